@@ -1,0 +1,60 @@
+# eventsite: `make run` serves the app with demo data; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app eventsite
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export EVENTSITE_MAIL_URL ?= dev://
+export EVENTSITE_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+
+.PHONY: run test install browser db clean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make run    set everything up and serve http://$(HOST):$(PORT) with demo data"
+	@echo "make test   set everything up and run every test (SQLite, then PostgreSQL)"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+db: $(STAMP)
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo
+
+# The web server and the worker side by side; Ctrl-C stops both.
+run: db
+	@echo "Serving eventsite at http://$(HOST):$(PORT)  (dev mailbox: http://$(HOST):$(PORT)/dev/mailbox)"
+	@trap 'kill 0' EXIT INT TERM; \
+	  $(FLASK) worker & \
+	  $(FLASK) run --host $(HOST) --port $(PORT)
+
+# Debian's Chromium for the browser tests; installed when missing and we are root.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "Could not install chromium: browser tests will be reported as not run."; \
+	else echo "No /usr/bin/chromium and not root: browser tests will be reported as not run."; fi
+
+test: $(STAMP) browser
+	@set -e; \
+	echo "=== Test run 1/2: SQLite ==="; \
+	EVENTSITE_TEST_DATABASE=sqlite $(PY) -m pytest $(PYTEST_ARGS); \
+	if $(PY) -c "import psycopg,os; psycopg.connect(os.environ['EVENTSITE_TEST_POSTGRES_URL'], connect_timeout=3).close()" 2>/dev/null; then \
+	  echo "=== Test run 2/2: PostgreSQL ($$EVENTSITE_TEST_POSTGRES_URL) ==="; \
+	  EVENTSITE_TEST_DATABASE=postgres $(PY) -m pytest $(PYTEST_ARGS); \
+	elif [ "$$EVENTSITE_REQUIRE_POSTGRES" = 1 ]; then \
+	  echo "PostgreSQL at $$EVENTSITE_TEST_POSTGRES_URL does not answer and EVENTSITE_REQUIRE_POSTGRES=1." >&2; exit 1; \
+	else echo "=== Test run 2/2: PostgreSQL NOT RUN: $$EVENTSITE_TEST_POSTGRES_URL does not answer ==="; fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

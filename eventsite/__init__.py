@@ -1,0 +1,80 @@
+"""eventsite: registration, door check-in and post-event introductions."""
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+
+def create_app(config: object | dict | None = None) -> Flask:
+    """Application factory: configuration, extensions, blueprints, CLI. No logic."""
+    app = Flask(__name__, instance_relative_config=False, instance_path=os.environ.get("EVENTSITE_INSTANCE_PATH") or None)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    from eventsite.config import Config, from_environment
+
+    app.config.from_object(Config)
+    app.config.update(from_environment(app.instance_path))
+    if isinstance(config, dict):
+        app.config.update(config)
+    elif config is not None:
+        app.config.from_object(config)
+    _tune_engine_options(app)
+
+    from eventsite.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    limiter.init_app(app)
+
+    _import_models()
+    _register_blueprints(app)
+
+    from eventsite.core import security, web
+
+    security.init_app(app)
+    web.init_app(app)
+
+    from eventsite import cli
+
+    cli.init_app(app)
+    return app
+
+
+def _tune_engine_options(app: Flask) -> None:
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if uri.startswith("sqlite"):
+        options.setdefault("connect_args", {}).setdefault("timeout", 30)
+    else:
+        options.setdefault("pool_size", 10)
+        options.setdefault("max_overflow", 20)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _import_models() -> None:
+    """Every model module, lowest domain first, so metadata is complete for migrations."""
+    import eventsite.accounts.models  # noqa: F401
+    import eventsite.core.mail.models  # noqa: F401
+    import eventsite.events.models  # noqa: F401
+
+
+def _register_blueprints(app: Flask) -> None:
+    from eventsite.accounts.views import bp as accounts_bp
+    from eventsite.core.api import bp as api_bp
+    from eventsite.core.mail.views import bp as mailbox_bp
+    from eventsite.core.views import bp as core_bp
+    from eventsite.events.manage_views import bp as manage_events_bp
+    from eventsite.events.views import bp as events_bp
+
+    import eventsite.events.api  # noqa: F401  (adds its routes to the API blueprint)
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(events_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(manage_events_bp)
+    app.register_blueprint(api_bp)
+    if app.config["EVENTSITE_ENV"] != "production":
+        app.register_blueprint(mailbox_bp)

@@ -1,0 +1,1 @@
+"""Organizers, organizations, roles, invitations, API tokens and login."""

@@ -1,0 +1,105 @@
+"""Configuration, read from the environment when the app is created (never at import time)."""
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """The app cannot start with this configuration."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the usual `postgresql://user@host/db` form and drive it with psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _instance_secret_key(instance_path: str) -> str:
+    """In development the secret key is generated once and kept under instance/."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def from_environment(instance_path: str) -> dict:
+    """Build the settings dict from EVENTSITE_* / DATABASE_URL / STRIPE_* variables."""
+    env = (_env("EVENTSITE_ENV", "development") or "development").lower()
+    production = env == "production"
+
+    if production:
+        missing = [n for n in ("SECRET_KEY", "DATABASE_URL", "EVENTSITE_BASE_URL") if not _env(n)]
+        if missing:
+            raise ConfigError(
+                "EVENTSITE_ENV=production needs these environment variables: " + ", ".join(missing)
+            )
+
+    database_url = _env("DATABASE_URL") or "sqlite:///" + str(Path(instance_path) / "eventsite.db")
+    rate_limits = (_env("EVENTSITE_RATE_LIMITS", "on") or "on").lower() not in ("off", "0", "false", "no")
+    redis_url = _env("EVENTSITE_REDIS_URL")
+
+    return {
+        "EVENTSITE_ENV": env,
+        "SECRET_KEY": _env("SECRET_KEY") or _instance_secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
+        "EVENTSITE_BASE_URL": (_env("EVENTSITE_BASE_URL", "http://127.0.0.1:5000") or "").rstrip("/"),
+        "EVENTSITE_MAIL_URL": _env("EVENTSITE_MAIL_URL", "smtp://127.0.0.1:25" if production else "dev://"),
+        "EVENTSITE_MAIL_FROM": _env("EVENTSITE_MAIL_FROM", "eventsite <no-reply@eventsite.local>"),
+        "STRIPE_SECRET_KEY": _env("STRIPE_SECRET_KEY"),
+        "STRIPE_WEBHOOK_SECRET": _env("STRIPE_WEBHOOK_SECRET"),
+        "STRIPE_API_BASE": _env("STRIPE_API_BASE"),
+        "RATELIMIT_ENABLED": rate_limits,
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_SECURE": production,
+        "PREFERRED_URL_SCHEME": "https" if production else "http",
+    }
+
+
+class Config:
+    """Defaults shared by every environment; from_environment() overrides them."""
+
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    WTF_CSRF_TIME_LIMIT = None  # tied to the session instead; long forms must not expire mid-typing
+    MAX_CONTENT_LENGTH = 8 * 1024 * 1024
+    UPLOAD_MAX_BYTES = 5 * 1024 * 1024
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_STRATEGY = "moving-window"
+    LOGIN_RATE_LIMIT = "10 per minute;50 per hour"
+    REGISTRATION_RATE_LIMIT = "20 per minute"
+    # argon2id, above OWASP's minimum (m=19 MiB, t=2, p=1)
+    PASSWORD_HASH_PARAMS = {"time_cost": 3, "memory_cost": 65536, "parallelism": 4}
+    INVITATION_MAX_AGE = timedelta(days=7)
+    OUTBOX_MAX_ATTEMPTS = 8
+    OUTBOX_LEASE_SECONDS = 120
+    WORKER_POLL_SECONDS = 2.0
+
+
+class TestConfig(Config):
+    """Used by the test suite; the database URL and mail URL come from the fixtures."""
+
+    TESTING = True
+    WTF_CSRF_ENABLED = True
+    RATELIMIT_ENABLED = False
+    PASSWORD_HASH_PARAMS = {"time_cost": 1, "memory_cost": 8192, "parallelism": 1}
+    SERVER_NAME = None

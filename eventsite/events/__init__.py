@@ -1,0 +1,1 @@
+"""Events, ticket types and registration questions; public pages and the organizer editor."""

@@ -1,0 +1,1 @@
+"""Organizer API for events and ticket types. (Stub: being built.)"""
