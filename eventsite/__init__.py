@@ -69,6 +69,7 @@ def _register_blueprints(app: Flask) -> None:
     from eventsite.events.manage_views import bp as manage_events_bp
     from eventsite.events.views import bp as events_bp
 
+    import eventsite.accounts.api_auth  # noqa: F401  (Bearer tokens for the API)
     import eventsite.events.api  # noqa: F401  (adds its routes to the API blueprint)
 
     app.register_blueprint(core_bp)

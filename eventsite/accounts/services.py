@@ -111,3 +111,56 @@ def create_organizer(email: str, password: str, *, name: str = "", organization_
     user = create_user(email, password, name=name)
     create_organization(organization_name or (f"{name}'s events" if name else email.split("@")[0]), owner=user)
     return user
+
+
+# --- API tokens --------------------------------------------------------------------------------
+
+API_TOKEN_PREFIX = "evs_"
+
+
+def create_api_token(user: User, name: str = "API token") -> tuple["ApiToken", str]:
+    """A new bearer token for `user`. Returns (row, plaintext); the plaintext is shown once, never stored."""
+    import secrets as _secrets
+
+    from eventsite.accounts.models import ApiToken
+    from eventsite.core.security import hash_token
+
+    name = (name or "").strip() or "API token"
+    if len(name) > 100:
+        raise ValidationError({"name": "Use at most 100 characters."})
+    plaintext = API_TOKEN_PREFIX + _secrets.token_urlsafe(32)
+    token = ApiToken(user=user, name=name, token_hash=hash_token(plaintext), prefix=plaintext[:10])
+    db.session.add(token)
+    db.session.flush()
+    return token, plaintext
+
+
+def revoke_api_token(token: "ApiToken", *, actor: User) -> None:
+    from eventsite.core.errors import NotFoundError
+    from eventsite.core.db import utcnow
+
+    if token.user_id != actor.id:
+        raise NotFoundError("No such token.")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        db.session.flush()
+
+
+def user_for_api_token(plaintext: str) -> User | None:
+    """The active user a live token belongs to, or None. Looked up by hash (constant-time by design)."""
+    from eventsite.accounts.models import ApiToken
+    from eventsite.core.db import utcnow
+    from eventsite.core.security import hash_token
+
+    if not plaintext or len(plaintext) > 200:
+        return None
+    token = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(plaintext), ApiToken.revoked_at.is_(None))
+    )
+    if token is None or not token.user.active:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        token.last_used_at = now  # committed with the request's own work, or on its own below
+        db.session.commit()
+    return token.user
