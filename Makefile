@@ -18,10 +18,11 @@ help:
 	@echo "make test   set everything up and run every test (SQLite, then PostgreSQL)"
 
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing eventsite and its dependencies into $(VENV) (log: $(VENV)/install.log)..."
+	@{ $(PY) -m pip install --upgrade pip && $(PY) -m pip install -e '.[test]'; } > $(VENV)/install.log 2>&1 \
+	  || { tail -n 40 $(VENV)/install.log; echo "pip install failed; see $(VENV)/install.log" >&2; exit 1; }
+	@touch $(STAMP)
 
 install: $(STAMP)
 

@@ -59,6 +59,7 @@ def _import_models() -> None:
     import eventsite.accounts.models  # noqa: F401
     import eventsite.core.mail.models  # noqa: F401
     import eventsite.events.models  # noqa: F401
+    import eventsite.registration.models  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -160,18 +160,21 @@ def mailbox(smtp_server):
 def app(database_url, smtp_server, tmp_path_factory):
     instance = tmp_path_factory.mktemp("instance")
     os.environ["EVENTSITE_INSTANCE_PATH"] = str(instance)
-    application = create_app(TestConfig)
-    application.config.update(
-        SQLALCHEMY_DATABASE_URI=database_url,
-        EVENTSITE_MAIL_URL=smtp_server.url,
-        EVENTSITE_BASE_URL="http://eventsite.test",
-    )
-    # Engine options were computed for the environment's URL; recompute for the test database.
-    from eventsite import _tune_engine_options
+    from eventsite.config import normalize_database_url
 
-    application.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
-    _tune_engine_options(application)
+    class SuiteConfig(TestConfig):
+        # Handed to create_app() so that db.init_app() binds the engine to the test database:
+        # Flask-SQLAlchemy creates its engines in init_app, so changing the URI afterwards is ignored
+        # (the PostgreSQL pass used to run on the instance's SQLite file).
+        SQLALCHEMY_DATABASE_URI = normalize_database_url(database_url)
+        EVENTSITE_MAIL_URL = smtp_server.url
+        EVENTSITE_BASE_URL = "http://eventsite.test"
+
+    application = create_app(SuiteConfig)
     with application.app_context():
+        assert db.engine.dialect.name == ("postgresql" if DATABASE_KIND == "postgres" else "sqlite"), (
+            f"the test app is bound to {db.engine.url!r}, not to the test database"
+        )
         db.create_all()
     yield application
     with application.app_context():

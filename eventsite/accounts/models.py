@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, UniqueConstraint
@@ -40,6 +40,22 @@ class User(UserMixin, TimestampMixin, db.Model):
 
     def membership_in(self, organization_id: int) -> Membership | None:
         return next((m for m in self.memberships if m.organization_id == organization_id), None)
+
+    @property
+    def session_marker(self) -> int:
+        """When the password last changed, in whole microseconds (exact integer arithmetic)."""
+        return (self.password_changed_at - _EPOCH) // timedelta(microseconds=1)
+
+    def get_id(self) -> str:  # Flask-Login's session identifier
+        """`<id>:<password marker>`: a password change makes every older session's id stale."""
+        return f"{self.id}:{self.session_marker}"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class Organization(TimestampMixin, db.Model):
@@ -83,6 +99,16 @@ class Invitation(db.Model):
 
     organization: Mapped[Organization] = relationship()
     invited_by: Mapped[User | None] = relationship()
+
+    def state(self, now: datetime | None = None) -> str:
+        """pending, accepted, revoked or expired."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= (now or utcnow()):
+            return "expired"
+        return "pending"
 
 
 class ApiToken(db.Model):

@@ -6,8 +6,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import func, select
 
-from eventsite.accounts.models import Membership, Organization, Role, User
-from eventsite.core.errors import ValidationError
+from eventsite.accounts.models import ApiToken, Membership, Organization, Role, User
+from eventsite.core.db import utcnow
+from eventsite.core.errors import DomainError, NotFoundError, ValidationError
 from eventsite.core.text import slugify
 from eventsite.extensions import db
 
@@ -164,3 +165,127 @@ def user_for_api_token(plaintext: str) -> User | None:
         token.last_used_at = now  # committed with the request's own work, or on its own below
         db.session.commit()
     return token.user
+
+
+# --- login and sessions ------------------------------------------------------------------------
+
+class InvalidCredentialsError(DomainError):
+    """One message for every bad credential, so the form never tells which accounts exist."""
+
+    code = "invalid_credentials"
+    status = 401
+
+    def __init__(self) -> None:
+        super().__init__("Email or password is incorrect.")
+
+
+def authenticate(email: str, password: str) -> User:
+    """The active user with this email and password, or InvalidCredentialsError.
+
+    The password is checked with the same work whether or not the account exists (see
+    verify_password), and an inactive account gets the same answer as a wrong password.
+    """
+    user = find_user_by_email(email) if len(email or "") <= 254 else None
+    if not verify_password(user, password or "") or user is None or not user.active:
+        raise InvalidCredentialsError()
+    return user
+
+
+def user_for_session(session_id: str | None) -> User | None:
+    """The user a session identifier (User.get_id(): `<id>:<password marker>`) still belongs to.
+
+    A session made before the last password change, or of a deactivated user, gets None.
+    """
+    user_id, _, marker = (session_id or "").partition(":")
+    if not (user_id.isdigit() and marker.isdigit()) or len(session_id) > 64:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or user.session_marker != int(marker):
+        return None
+    return user
+
+
+# --- her own account ---------------------------------------------------------------------------
+
+def change_password(user: User, current_password: str, new_password: str) -> None:
+    """Set a new password after checking the current one. Ends every other session of hers
+    (their identifiers carry the old password_changed_at)."""
+    if not verify_password(user, current_password or ""):
+        raise ValidationError({"current_password": "That is not your current password."}, code="wrong_password")
+    try:
+        validate_password(new_password)
+    except ValidationError as e:
+        raise ValidationError({"new_password": e.errors["password"]}) from e
+    user.password_hash = hash_password(new_password)
+    user.password_changed_at = utcnow()
+    db.session.flush()
+
+
+def update_profile(user: User, *, name: str, email: str, current_password: str = "") -> User:
+    """Change her name, and her email when she confirms it with her current password."""
+    errors: dict[str, str] = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = "Enter your name."
+    elif len(name) > 200:
+        errors["name"] = "Use at most 200 characters."
+    new_email = normalize_email(email)
+    if new_email != user.email:
+        try:
+            new_email = check_email(new_email)
+        except ValidationError as e:
+            errors.update(e.errors)
+        else:
+            if not verify_password(user, current_password or ""):
+                errors["current_password"] = "Enter your current password to change your email."
+            elif find_user_by_email(new_email) is not None:
+                errors["email"] = "Another account already uses this email."
+    if errors:
+        raise ValidationError(errors)
+    user.name = name
+    user.email = new_email
+    db.session.flush()
+    return user
+
+
+def check_email(email: str) -> str:
+    """A syntactically valid email address, normalized (lower case), or ValidationError."""
+    from email_validator import EmailNotValidError, validate_email
+
+    email = normalize_email(email)
+    if not email:
+        raise ValidationError({"email": "Enter an email address."})
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError:
+        raise ValidationError({"email": "Enter a valid email address, like name@example.org."}) from None
+    if len(email) > 254:
+        raise ValidationError({"email": "That email address is too long."})
+    return email
+
+
+# --- her API tokens ----------------------------------------------------------------------------
+
+def api_tokens_for(user: User) -> list[ApiToken]:
+    """Her live tokens, newest first."""
+    return list(
+        db.session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        )
+    )
+
+
+def api_token_of(user: User, token_id: int) -> ApiToken:
+    """One of her live tokens; someone else's (or a revoked one) is NotFoundError."""
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id or token.revoked_at is not None:
+        raise NotFoundError("No such token.")
+    return token
+
+
+def revoke_api_token_by_id(token_id: int, *, actor: User) -> ApiToken:
+    token = api_token_of(actor, token_id)
+    revoke_api_token(token, actor=actor)
+    return token

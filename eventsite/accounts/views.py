@@ -1,27 +1,369 @@
-"""Organizer login, logout, settings, members and invitations. (Stub: being built.)"""
-from flask import Blueprint, redirect, url_for
+"""Organizer login and logout, her settings and API tokens, the team page and invitations."""
+from __future__ import annotations
 
-from eventsite.accounts.models import User
-from eventsite.extensions import db, login_manager
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_limiter.util import get_remote_address
+from flask_login import current_user, login_required, login_user, logout_user
+from wtforms.fields.choices import SelectChoice
+
+from eventsite.accounts import services, team
+from eventsite.accounts.forms import (
+    ROLE_CHOICES,
+    ApiTokenForm,
+    ConfirmForm,
+    DoorEventsForm,
+    InviteForm,
+    LoginForm,
+    PasswordForm,
+    ProfileForm,
+    RoleForm,
+    SignupForm,
+)
+from eventsite.core.errors import DomainError, ValidationError
+from eventsite.extensions import db, limiter, login_manager
 
 bp = Blueprint("accounts", __name__, url_prefix="/organizer", template_folder="templates")
 
+login_manager.login_view = "accounts.login"
+login_manager.login_message = "Please log in to see that page."
+login_manager.login_message_category = "info"
+
 
 @login_manager.user_loader
-def _load_user(user_id: str):
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def _load_user(session_id: str):
+    return services.user_for_session(session_id)
 
+
+# --- helpers -----------------------------------------------------------------------------------
+
+def safe_next(target: str | None, default: str | None = None) -> str:
+    """A same-site path to go to after login, or the dashboard. Never another host."""
+    default = default or url_for("manage_events.dashboard")
+    target = (target or "").strip()
+    if not target or len(target) > 2000 or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return default
+    if any(ord(c) < 32 or c == "\\" for c in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
+
+
+def _apply_errors(form, error: ValidationError) -> None:
+    """Put a service's field errors next to the form's fields; the rest on top of the form."""
+    for name, message in error.errors.items():
+        if name in form and name != "csrf_token":
+            form[name].errors = [*form[name].errors, message]
+        else:
+            form.form_errors.append(message)
+
+
+def _prefix_ids(form, prefix: str):
+    """Unique element ids for a form that shares its page with others (field names unchanged)."""
+    for f in form:
+        if f.name != "csrf_token":
+            f.id = f.label.field_id = f"{prefix}-{f.name}"
+    return form
+
+
+def _start_session(user) -> None:
+    """A fresh session for `user`: nothing from before survives (no session fixation)."""
+    session.clear()
+    login_user(user)
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _login_email_limit() -> str:
+    return current_app.config.get("LOGIN_EMAIL_RATE_LIMIT", "10 per minute;30 per hour")
+
+
+def _login_email_key() -> str:
+    return "login-email:" + services.normalize_email(request.form.get("email", ""))[:254]
+
+
+def _failed(response) -> bool:
+    return response.status_code not in (302, 303)
+
+
+def _user_key() -> str:
+    return f"user:{current_user.id}" if current_user.is_authenticated else get_remote_address()
+
+
+# --- login and logout --------------------------------------------------------------------------
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, key_func=get_remote_address, methods=["POST"])
+@limiter.limit(_login_email_limit, key_func=_login_email_key, methods=["POST"], deduct_when=_failed)
 def login():
-    return "login"
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+        if current_user.is_authenticated:
+            return redirect(safe_next(form.next.data))
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate(form.email.data, form.password.data)
+        except DomainError as e:
+            form.form_errors.append(e.message)
+            return render_template("accounts/login.html", form=form), e.status
+        db.session.commit()  # a hash upgraded to the current parameters
+        _start_session(user)
+        return redirect(safe_next(form.next.data), 303)
+    return render_template("accounts/login.html", form=form), (422 if form.errors else 200)
 
 
 @bp.post("/logout")
 def logout():
-    return redirect(url_for("events.index"))
+    logout_user()
+    session.clear()
+    flash("You are logged out.", "success")
+    return redirect(safe_next(request.form.get("next"), url_for("accounts.login")), 303)
+
+
+# --- settings: profile, password, API tokens ---------------------------------------------------
+
+def _render_settings(status: int = 200, *, profile=None, password=None, token=None):
+    return render_template(
+        "accounts/settings.html",
+        profile_form=_prefix_ids(profile or ProfileForm(formdata=None, obj=current_user, current_password=""), "profile"),
+        password_form=_prefix_ids(password or PasswordForm(formdata=None), "password"),
+        token_form=_prefix_ids(token or ApiTokenForm(formdata=None), "token"),
+        tokens=services.api_tokens_for(current_user),
+    ), status
 
 
 @bp.get("/settings")
+@login_required
 def settings():
-    return "settings"
+    return _render_settings()
+
+
+@bp.post("/settings/profile")
+@login_required
+def update_profile():
+    form = ProfileForm()
+    if form.validate_on_submit():
+        try:
+            services.update_profile(current_user, name=form.name.data, email=form.email.data,
+                                    current_password=form.current_password.data or "")
+        except ValidationError as e:
+            db.session.rollback()
+            _apply_errors(form, e)
+        else:
+            db.session.commit()
+            flash("Your details are saved.", "success")
+            return redirect(url_for("accounts.settings"), 303)
+    return _render_settings(422, profile=form)
+
+
+@bp.post("/settings/password")
+@login_required
+@limiter.limit(_login_limit, key_func=_user_key)
+def change_password():
+    form = PasswordForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            services.change_password(user, form.current_password.data, form.new_password.data)
+        except ValidationError as e:
+            db.session.rollback()
+            _apply_errors(form, e)
+        else:
+            db.session.commit()
+            _start_session(user)  # this browser stays logged in; every other session ends
+            flash("Your password is changed. Any other device where you were logged in is now logged out.", "success")
+            return redirect(url_for("accounts.settings"), 303)
+    return _render_settings(422, password=form)
+
+
+@bp.post("/settings/tokens")
+@login_required
+def create_token():
+    form = ApiTokenForm()
+    if not form.validate_on_submit():
+        return _render_settings(422, token=form)
+    token, plaintext = services.create_api_token(current_user, form.token_name.data)
+    db.session.commit()
+    return render_template("accounts/token_created.html", token=token, plaintext=plaintext)
+
+
+@bp.route("/settings/tokens/<int:token_id>/revoke", methods=["GET", "POST"])
+@login_required
+def revoke_token(token_id: int):
+    token = services.api_token_of(current_user, token_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        services.revoke_api_token(token, actor=current_user)
+        db.session.commit()
+        flash(f"The token “{token.name}” is revoked; programs using it can no longer reach the API.", "success")
+        return redirect(url_for("accounts.settings"), 303)
+    return render_template("accounts/token_revoke.html", token=token, form=form)
+
+
+# --- the team ----------------------------------------------------------------------------------
+
+def _invite_form(organization_id: int, form: InviteForm | None = None) -> InviteForm:
+    return _prefix_ids(form or InviteForm(formdata=None), f"invite-{organization_id}")
+
+
+def _render_team(status: int = 200, *, error: str | None = None, invite: tuple[int, InviteForm] | None = None):
+    teams = team.team_overview(current_user)
+    forms = {t.organization.id: _invite_form(t.organization.id) for t in teams if t.is_owner}
+    if invite:
+        forms[invite[0]] = _invite_form(*invite)
+    return render_template("accounts/team.html", teams=teams, invite_forms=forms, error=error,
+                           role_choices=ROLE_CHOICES), status
+
+
+@bp.get("/team")
+@login_required
+def team_page():
+    return _render_team()
+
+
+@bp.post("/team/<int:organization_id>/invite")
+@login_required
+def invite(organization_id: int):
+    team.managed_organization(organization_id, actor=current_user)
+    form = InviteForm()
+    if form.validate_on_submit():
+        try:
+            invitation, _ = team.invite_member(organization_id, form.email.data, form.role.data, actor=current_user)
+        except ValidationError as e:
+            db.session.rollback()
+            _apply_errors(form, e)
+        else:
+            db.session.commit()
+            flash(f"Invitation sent to {invitation.email}. The link works for "
+                  f"{current_app.config['INVITATION_MAX_AGE'].days} days.", "success")
+            return redirect(url_for("accounts.team_page"), 303)
+    return _render_team(422, invite=(organization_id, form))
+
+
+@bp.post("/team/members/<int:membership_id>/role")
+@login_required
+def change_role(membership_id: int):
+    membership = team.managed_membership(membership_id, actor=current_user)
+    form = RoleForm()
+    if not form.validate_on_submit():
+        return _render_team(422, error="Choose owner, organizer or check-in staff.")
+    try:
+        team.change_role(membership.id, form.role.data, actor=current_user)
+    except DomainError as e:
+        db.session.rollback()
+        return _render_team(e.status, error=e.message)
+    db.session.commit()
+    flash(f"{membership.user.display_name} is now {membership.role.label.lower()}.", "success")
+    return redirect(url_for("accounts.team_page"), 303)
+
+
+@bp.route("/team/members/<int:membership_id>/remove", methods=["GET", "POST"])
+@login_required
+def remove_member(membership_id: int):
+    membership = team.managed_membership(membership_id, actor=current_user)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        name, team_name = membership.user.display_name, membership.organization.name
+        is_me = membership.user_id == current_user.id
+        try:
+            team.remove_member(membership.id, actor=current_user)
+        except DomainError as e:
+            db.session.rollback()
+            return _render_team(e.status, error=e.message)
+        db.session.commit()
+        flash(f"{name} is no longer on the team of {team_name}.", "success")
+        return redirect(url_for("manage_events.dashboard" if is_me else "accounts.team_page"), 303)
+    return render_template("accounts/member_remove.html", membership=membership, form=form)
+
+
+@bp.route("/team/members/<int:membership_id>/events", methods=["GET", "POST"])
+@login_required
+def door_events(membership_id: int):
+    from eventsite.events import staff  # the one place accounts pages use the events domain
+
+    assignment = staff.door_assignment(membership_id, actor=current_user)
+    form = DoorEventsForm(data={"event_ids": sorted(assignment.assigned_ids)})
+    form.event_ids.choices = [SelectChoice(e.id, e.title) for e in assignment.events]
+    if form.validate_on_submit():
+        try:
+            staff.assign_door_events(membership_id, form.event_ids.data or [], actor=current_user)
+        except ValidationError as e:
+            db.session.rollback()
+            _apply_errors(form, e)
+        else:
+            db.session.commit()
+            flash(f"Saved the events {assignment.membership.user.display_name} can check people in for.", "success")
+            return redirect(url_for("accounts.team_page"), 303)
+    status = 422 if form.errors else 200
+    return render_template("accounts/door_events.html", assignment=assignment, form=form), status
+
+
+@bp.post("/team/invitations/<int:invitation_id>/revoke")
+@login_required
+def revoke_invitation(invitation_id: int):
+    team.managed_invitation(invitation_id, actor=current_user)
+    if not ConfirmForm().validate_on_submit():
+        return _render_team(400, error="The form was incomplete; please try again.")
+    invitation = team.revoke_invitation(invitation_id, actor=current_user)
+    db.session.commit()
+    flash(f"The invitation to {invitation.email} is withdrawn; its link no longer works.", "success")
+    return redirect(url_for("accounts.team_page"), 303)
+
+
+@bp.post("/team/invitations/<int:invitation_id>/resend")
+@login_required
+def resend_invitation(invitation_id: int):
+    team.managed_invitation(invitation_id, actor=current_user)
+    if not ConfirmForm().validate_on_submit():
+        return _render_team(400, error="The form was incomplete; please try again.")
+    invitation, _ = team.resend_invitation(invitation_id, actor=current_user)
+    db.session.commit()
+    flash(f"A new invitation link is on its way to {invitation.email}; the old link no longer works.", "success")
+    return redirect(url_for("accounts.team_page"), 303)
+
+
+# --- accepting an invitation -------------------------------------------------------------------
+
+@bp.after_request
+def _private(response):
+    """Organizer pages hold private data (and a new token, or an invitation link): never cached."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    if request.endpoint == "accounts.invitation":
+        response.headers["Referrer-Policy"] = "no-referrer"  # the link is a secret
+    return response
+
+
+@bp.errorhandler(team.InvitationError)
+def _unusable_invitation(e: team.InvitationError):
+    return render_template("accounts/invitation_invalid.html", error=e), e.status
+
+
+@bp.route("/invitations/<token>", methods=["GET", "POST"])
+def invitation(token: str):
+    user = current_user._get_current_object() if current_user.is_authenticated else None
+    inv = team.invitation_for_token(token)
+    mode = team.invitation_mode(inv, user)  # signup, accept, login or wrong_account
+    form = SignupForm() if mode == "signup" else ConfirmForm()
+    if mode in ("signup", "accept") and form.validate_on_submit():
+        data = form.data if mode == "signup" else {}
+        try:
+            member, membership = team.accept_invitation(
+                token, user=user, name=data.get("name") or "", password=data.get("password") or ""
+            )
+        except ValidationError as e:
+            db.session.rollback()
+            _apply_errors(form, e)
+        else:
+            db.session.commit()
+            if user is None:
+                _start_session(member)
+            flash(f"Welcome to the team of {membership.organization.name}!", "success")
+            return redirect(url_for("manage_events.dashboard"), 303)
+    status = 422 if form.errors else (409 if request.method == "POST" and mode not in ("signup", "accept") else 200)
+    return render_template("accounts/invitation.html", invitation=inv, mode=mode, form=form, token=token), status

@@ -77,3 +77,91 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 def is_postgres(session_or_engine) -> bool:
     bind = session_or_engine.get_bind() if hasattr(session_or_engine, "get_bind") else session_or_engine
     return bind.dialect.name == "postgresql"
+
+
+# --- units of work that write: SQLite's writer lock, retries of transient conflicts ---------------
+
+RETRYABLE_SQLSTATES = frozenset({
+    "40001",  # serialization_failure
+    "40P01",  # deadlock_detected
+    "55P03",  # lock_not_available (a lock_timeout ran out)
+})
+
+
+def is_retryable_conflict(exc: BaseException) -> bool:
+    """A failure that says "try the same thing again", not "this is wrong".
+
+    PostgreSQL: serialization failures, deadlocks, lock timeouts (by SQLSTATE). SQLite: "database is
+    locked" / "database is busy" (the busy timeout ran out, or a snapshot went stale).
+    """
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+    if sqlstate in RETRYABLE_SQLSTATES:
+        return True
+    if isinstance(exc, OperationalError):
+        message = str(orig).lower()
+        return "database is locked" in message or "database is busy" in message or "database table is locked" in message
+    return False
+
+
+def begin_write(session) -> None:
+    """Start the session's transaction as a writer now.
+
+    SQLite: `BEGIN IMMEDIATE`, which takes the single writer lock up front, waiting for it under the
+    busy timeout. Without it a transaction that reads first and writes later can fail at once with
+    "database is locked" (SQLITE_BUSY_SNAPSHOT: another writer committed after our read snapshot, and
+    SQLite cannot wait that away). Taking the lock first also means every read inside the unit of work
+    sees the latest committed data. Does nothing if the connection is already in a transaction (an
+    earlier write of the same unit took the lock) and nothing on PostgreSQL, whose row locks do the job.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def run_in_transaction(work, *, session=None, attempts: int = 6, base_delay: float = 0.02):
+    """Run `work()` as one unit of work and commit it; retry transient conflicts; return its result.
+
+    This is the "commit once" of a view, CLI command or job whose unit of work writes under
+    contention (registrations, cancellations, check-ins)::
+
+        order = run_in_transaction(lambda: register_attendees(event, ...))
+
+    Why both a writer lock and retries:
+    - On SQLite the unit of work starts with `begin_write()` (BEGIN IMMEDIATE), so writers queue on
+      the busy timeout instead of failing with "database is locked" halfway through. Readers are not
+      blocked (WAL). If the busy timeout itself runs out under extreme load, that is retried too.
+    - On PostgreSQL, READ COMMITTED with conditional UPDATEs (`... WHERE sold + :n <= capacity`) needs
+      no retry in the normal case (the row lock re-checks the condition), but a deadlock or a
+      serialization failure (e.g. under SERIALIZABLE, or two paths locking rows in different orders)
+      is the database asking to try again, so we do: rollback, short jittered backoff, re-run.
+    Anything else, a `DomainError` included, rolls back and propagates at once. `work` must be safe to
+    re-run from the start: it reads what it needs inside (ORM objects loaded before are expired by
+    the rollback and reload on access).
+    """
+    import random
+    import time
+
+    if session is None:
+        from eventsite.extensions import db
+
+        session = db.session
+    for attempt in range(1, attempts + 1):
+        try:
+            begin_write(session)
+            result = work()
+            session.commit()
+            return result
+        except Exception as exc:
+            session.rollback()
+            if attempt >= attempts or not is_retryable_conflict(exc):
+                raise
+            time.sleep(random.uniform(0, base_delay * (2 ** attempt)))
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -6,29 +6,35 @@ Every function takes plain values (the form and the API both call them), validat
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 from urllib.parse import urlparse
 from zoneinfo import available_timezones
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from eventsite.accounts.models import User
 from eventsite.core.db import utcnow
-from eventsite.core.errors import ConflictError, NotFoundError, ValidationError
+from eventsite.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from eventsite.core.text import slugify
+from eventsite.events.access import MANAGERS
 from eventsite.events.models import Event, EventStatus, Question, QuestionKind, TicketType
+from eventsite.events.uploads import STORED_NAME_RE  # the only names a cover image may have
 from eventsite.extensions import db
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LINE_BREAK_RE = re.compile(r"[\r\n]")
+# Slugs that would collide with the organizer's own routes (/organizer/events/new).
+RESERVED_SLUGS = frozenset({"new"})
+MIN_YEAR, MAX_YEAR = 1970, 2999  # outside this range a date is a typo (and may overflow)
 
 EVENT_FIELDS = {
     "title", "slug", "summary", "description", "starts_at", "ends_at", "timezone", "venue_name",
     "venue_address", "online_url", "registration_opens_at", "registration_closes_at", "capacity",
-    "currency", "status",
+    "currency", "status", "cover_image",
 }
 TICKET_TYPE_FIELDS = {
     "name", "description", "price_cents", "currency", "capacity", "sales_start", "sales_end", "hidden",
@@ -103,8 +109,15 @@ class _Checker:
         if not isinstance(value, datetime):
             self.fail(name, "Must be a date and time.")
             return None
-        if value.tzinfo is None:
+        if value.tzinfo is None or value.utcoffset() is None:
             self.fail(name, "Give the time zone offset, e.g. 2027-03-08T18:30:00+01:00.")
+            return None
+        try:
+            value = value.astimezone(timezone.utc)
+        except (OverflowError, ValueError):
+            value = None
+        if value is None or not (MIN_YEAR <= value.year <= MAX_YEAR):
+            self.fail(name, f"Use a date between the years {MIN_YEAR} and {MAX_YEAR}.")
             return None
         return value
 
@@ -173,9 +186,14 @@ def _clean_event(data: dict, *, current: Event | None) -> dict:
         if not isinstance(currency, str) or not CURRENCY_RE.match(currency):
             c.fail("currency", "Use a three-letter currency code, e.g. USD or EUR.")
         out["currency"] = currency
+    if "cover_image" in data:
+        name = data.get("cover_image")
+        if name not in (None, "") and not (isinstance(name, str) and STORED_NAME_RE.match(name)):
+            c.fail("cover_image", "Upload the image through the event editor.")
+        out["cover_image"] = name or None
     if "status" in data:
         allowed = {"draft", "published"} if creating else {"draft", "published", "cancelled"}
-        if data["status"] not in allowed:
+        if not isinstance(data["status"], str) or data["status"] not in allowed:
             c.fail("status", "Must be one of: " + ", ".join(sorted(allowed)) + ".")
         else:
             out["status"] = EventStatus(data["status"])
@@ -194,6 +212,11 @@ def _clean_event(data: dict, *, current: Event | None) -> dict:
     return out
 
 
+def validate_event(data: dict, *, current: Event | None = None) -> dict:
+    """Check event fields without saving (raises ValidationError like create_event/update_event)."""
+    return _clean_event(data, current=current)
+
+
 def unique_slug(title: str, *, exclude_id: int | None = None) -> str:
     base = slugify(title, 80)
     slug, n = base, 1
@@ -204,14 +227,41 @@ def unique_slug(title: str, *, exclude_id: int | None = None) -> str:
 
 
 def _slug_taken(slug: str, exclude_id: int | None) -> bool:
+    if slug in RESERVED_SLUGS:
+        return True
     q = select(func.count()).select_from(Event).where(Event.slug == slug)
     if exclude_id is not None:
         q = q.where(Event.id != exclude_id)
     return bool(db.session.scalar(q))
 
 
+def organization_for_new_event(user: User, organization_slug: str | None = None) -> int:
+    """The organization a new event of `user` goes to: the one she names by slug, or the only one
+    where she is owner or organizer. ValidationError on `organization` when that is ambiguous or not
+    hers; PermissionDeniedError when she manages none."""
+    managed = sorted((m.organization for m in user.memberships if m.role in MANAGERS), key=lambda o: o.slug)
+    if organization_slug is not None:
+        match = next((o for o in managed if o.slug == organization_slug), None)
+        if match is None:
+            raise ValidationError({"organization": "You are not an owner or organizer of an organization with this slug."})
+        return match.id
+    if not managed:
+        raise PermissionDeniedError("Only owners and organizers can create events.")
+    if len(managed) > 1:
+        raise ValidationError({"organization": "You belong to several organizations; give the slug of one of: "
+                                               + ", ".join(o.slug for o in managed) + "."})
+    return managed[0].id
+
+
 def create_event(organization_id: int, data: dict, *, actor: User | None) -> Event:
-    """A new event of `organization_id`, a draft unless data['status'] == 'published'."""
+    """A new event of `organization_id`, a draft unless data['status'] == 'published'.
+
+    With an `actor`, she must be an owner or organizer of that organization.
+    """
+    if actor is not None:
+        membership = actor.membership_in(organization_id)
+        if membership is None or membership.role not in MANAGERS:
+            raise PermissionDeniedError("You cannot create events for this organization.")
     clean = _clean_event(data, current=None)
     if clean.get("slug"):
         if _slug_taken(clean["slug"], None):
@@ -229,14 +279,21 @@ def update_event(event: Event, changes: dict, *, actor: User | None) -> Event:
     clean = _clean_event(changes, current=event)
     if clean.get("slug") and clean["slug"] != event.slug and _slug_taken(clean["slug"], event.id):
         raise ValidationError({"slug": "This address is taken; choose another."})
-    if clean.get("status") == EventStatus.CANCELLED:
-        clean.pop("status")
-        cancel_event(event, actor=actor)
+    status = clean.pop("status", None)
+    if status is not None and status != event.status and event.status == EventStatus.CANCELLED:
+        raise ConflictError("A cancelled event cannot be published or made a draft again.", code="cancelled")
     for key, value in clean.items():
         if key == "slug" and not value:
             continue
         setattr(event, key, value)
     db.session.flush()
+    # Status changes go through the same functions as the buttons, so their rules and callbacks apply.
+    if status == EventStatus.CANCELLED:
+        cancel_event(event, actor=actor)
+    elif status == EventStatus.PUBLISHED:
+        publish_event(event, actor=actor)
+    elif status == EventStatus.DRAFT:
+        unpublish_event(event, actor=actor)
     return event
 
 
@@ -277,18 +334,59 @@ def upcoming_public_events(now: datetime | None = None, limit: int = 100) -> lis
         db.session.scalars(
             select(Event)
             .where(Event.status == EventStatus.PUBLISHED, Event.ends_at > now)
+            .options(selectinload(Event.ticket_types))
             .order_by(Event.starts_at, Event.id)
             .limit(limit)
         )
     )
 
 
+def events_managed_by(user: User, *, status: EventStatus | None = None) -> list[Event]:
+    """Events of every organization where `user` is owner or organizer, soonest first."""
+    from eventsite.accounts.models import Membership
+
+    orgs = select(Membership.organization_id).where(Membership.user_id == user.id, Membership.role.in_(MANAGERS))
+    query = (
+        select(Event)
+        .where(Event.organization_id.in_(orgs))
+        .options(selectinload(Event.ticket_types), joinedload(Event.organization))
+    )
+    if status is not None:
+        query = query.where(Event.status == status)
+    return list(db.session.scalars(query.order_by(Event.starts_at, Event.id)))
+
+
 def public_event(slug: str) -> Event:
     """A published or cancelled event by slug; drafts are not public."""
-    event = db.session.scalar(select(Event).where(Event.slug == slug))
+    event = db.session.scalar(
+        select(Event)
+        .where(Event.slug == slug)
+        .options(selectinload(Event.ticket_types), joinedload(Event.organization))
+    )
     if event is None or not event.is_public:
         raise NotFoundError("No such event.")
     return event
+
+
+# --- ordering (ticket types and questions share it) ---------------------------------------------
+
+def _next_position(items) -> int:
+    return max((item.position for item in items), default=-1) + 1
+
+
+def _move(items: list, item, offset: int) -> None:
+    """Move `item` by `offset` places among `items`; renumber them 0..n-1.
+
+    Sorted here rather than trusting the loaded collection's order, which goes stale once positions change.
+    """
+    ordered = sorted(items, key=lambda each: (each.position, each.id or 0))
+    index = ordered.index(item)
+    target = min(max(index + offset, 0), len(ordered) - 1)
+    ordered.insert(target, ordered.pop(index))
+    for position, each in enumerate(ordered):
+        if each.position != position:
+            each.position = position
+    db.session.flush()
 
 
 # --- ticket types ------------------------------------------------------------------------------
@@ -334,10 +432,15 @@ def _clean_ticket_type(data: dict, *, event: Event, current: TicketType | None) 
     return out
 
 
+def validate_ticket_type(event: Event, data: dict, *, current: TicketType | None = None) -> dict:
+    """Check ticket-type fields without saving (raises ValidationError like add/update_ticket_type)."""
+    return _clean_ticket_type(data, event=event, current=current)
+
+
 def add_ticket_type(event: Event, data: dict, *, actor: User | None) -> TicketType:
     clean = _clean_ticket_type(data, event=event, current=None)
     if "position" not in clean:
-        clean["position"] = len(event.ticket_types)
+        clean["position"] = _next_position(event.ticket_types)
     tt = TicketType(event=event, **clean)
     db.session.add(tt)
     db.session.flush()
@@ -348,6 +451,12 @@ def update_ticket_type(tt: TicketType, changes: dict, *, actor: User | None) -> 
     for key, value in _clean_ticket_type(changes, event=tt.event, current=tt).items():
         setattr(tt, key, value)
     db.session.flush()
+    return tt
+
+
+def move_ticket_type(tt: TicketType, offset: int, *, actor: User | None) -> TicketType:
+    """Move a ticket type up (offset -1) or down (+1) in the event's list."""
+    _move(tt.event.ticket_types, tt, offset)
     return tt
 
 
@@ -406,7 +515,7 @@ def _clean_question(data: dict, *, current: Question | None) -> dict:
 def add_question(event: Event, data: dict, *, actor: User | None) -> Question:
     clean = _clean_question(data, current=None)
     if "position" not in clean:
-        clean["position"] = len(event.questions)
+        clean["position"] = _next_position(event.questions)
     question = Question(event=event, **clean)
     db.session.add(question)
     db.session.flush()
@@ -417,6 +526,12 @@ def update_question(question: Question, changes: dict, *, actor: User | None) ->
     for key, value in _clean_question(changes, current=question).items():
         setattr(question, key, value)
     db.session.flush()
+    return question
+
+
+def move_question(question: Question, offset: int, *, actor: User | None) -> Question:
+    """Move a question up (offset -1) or down (+1) in the event's list."""
+    _move(question.event.questions, question, offset)
     return question
 
 

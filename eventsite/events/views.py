@@ -1,9 +1,62 @@
-"""Public pages: upcoming events, event page, calendar file. (Stub: being built.)"""
-from flask import Blueprint
+"""Public pages: upcoming events, the event page, its calendar file, and cover images."""
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, abort, current_app, render_template, send_from_directory
+
+from eventsite.core.db import utcnow
+from eventsite.core.errors import NotFoundError
+from eventsite.events import display
+from eventsite.events.calendar import event_ics
+from eventsite.events.models import Event
+from eventsite.events.services import public_event, upcoming_public_events
+from eventsite.events.uploads import STORED_NAME_RE
 
 bp = Blueprint("events", __name__, template_folder="templates")
+
+UPLOAD_MAX_AGE = 365 * 24 * 3600  # stored names are random and never reused: cache for a year
 
 
 @bp.get("/")
 def index():
-    return "events"
+    cards = [display.event_card(event) for event in upcoming_public_events()]
+    return render_template("events/index.html", cards=cards)
+
+
+def _public_event_or_404(slug: str) -> Event:
+    try:
+        return public_event(slug)
+    except NotFoundError:
+        abort(404)  # the friendly "Page not found" page; drafts are never revealed
+
+
+@bp.get("/events/<slug>")
+def show(slug: str):
+    page = display.event_page(_public_event_or_404(slug), now=utcnow())
+    return render_template("events/show.html", page=page, event=page.event)
+
+
+@bp.get("/events/<slug>.ics")
+def ics(slug: str):
+    event = _public_event_or_404(slug)
+    return current_app.response_class(
+        event_ics(event),
+        mimetype="text/calendar",
+        headers={"Content-Disposition": f'attachment; filename="{event.slug}.ics"'},
+    )
+
+
+@bp.get("/uploads/<path:filename>")
+def upload(filename: str):
+    """Cover images stored by the editor. Only names the app itself generated are served."""
+    if not STORED_NAME_RE.match(filename):
+        abort(404)
+    response = send_from_directory(
+        os.path.join(current_app.instance_path, "uploads"), filename, max_age=UPLOAD_MAX_AGE
+    )
+    response.cache_control.public = True
+    response.cache_control.immutable = True
+    # Opened on its own, an upload is an inert document: nothing in it may run.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

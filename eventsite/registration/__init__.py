@@ -1,0 +1,7 @@
+"""Registration: orders, tickets, QR codes, confirmation and cancellation emails.
+
+Importing the package imports its services, which adds `cancel_orders_of_event` to
+`events.services.on_event_cancelled`: whenever the app's models are loaded, cancelling an event
+cancels its orders and tells the buyers.
+"""
+from eventsite.registration import services as _services  # noqa: F401
