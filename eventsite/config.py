@@ -90,7 +90,10 @@ class Config:
     # argon2id, above OWASP's minimum (m=19 MiB, t=2, p=1)
     PASSWORD_HASH_PARAMS = {"time_cost": 3, "memory_cost": 65536, "parallelism": 4}
     INVITATION_MAX_AGE = timedelta(days=7)
-    OUTBOX_MAX_ATTEMPTS = 8
+    OUTBOX_MAX_ATTEMPTS = 12  # with the backoff (30 s doubling, capped at 1 h): about 6 hours of retries
+    OUTBOX_BACKOFF_SECONDS = 30
+    OUTBOX_BACKOFF_MAX_SECONDS = 3600
+    SEAT_HOLD_MINUTES = 30
     OUTBOX_LEASE_SECONDS = 120
     WORKER_POLL_SECONDS = 2.0
 

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from eventsite.accounts.models import Role, User
 from eventsite.core.errors import NotFoundError, PermissionDeniedError
+from eventsite.core.text import SLUG_RE
 from eventsite.events.models import CheckinAssignment, Event
 from eventsite.extensions import db
 
@@ -21,6 +22,8 @@ def event_for(user: User, slug: str, *, roles: Iterable[Role] = MANAGERS) -> Eve
     whose role is not enough gets 403; check-in staff only see the events they are assigned to.
     """
     roles = tuple(roles)
+    if not isinstance(slug, str) or not SLUG_RE.match(slug) or len(slug) > 120:
+        raise NotFoundError("No such event.")  # also keeps NUL bytes away from PostgreSQL
     event = db.session.scalar(select(Event).where(Event.slug == slug))
     if event is None or user is None or not getattr(user, "is_authenticated", False):
         raise NotFoundError("No such event.")

@@ -12,18 +12,31 @@ from urllib.parse import urlparse
 from zoneinfo import available_timezones
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from eventsite.accounts.models import User
 from eventsite.core.db import utcnow
-from eventsite.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
-from eventsite.core.text import slugify
+from eventsite.core.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from eventsite.core.text import SLUG_RE, slugify
 from eventsite.events.access import MANAGERS
-from eventsite.events.models import Event, EventStatus, Question, QuestionKind, TicketType
-from eventsite.events.uploads import STORED_NAME_RE  # the only names a cover image may have
+from eventsite.events.models import (
+    Event,
+    EventStatus,
+    Question,
+    QuestionKind,
+    TicketType,
+)
+from eventsite.events.uploads import (
+    STORED_NAME_RE,  # the only names a cover image may have
+)
 from eventsite.extensions import db
 
-SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LINE_BREAK_RE = re.compile(r"[\r\n]")
@@ -358,6 +371,8 @@ def events_managed_by(user: User, *, status: EventStatus | None = None) -> list[
 
 def public_event(slug: str) -> Event:
     """A published or cancelled event by slug; drafts are not public."""
+    if not isinstance(slug, str) or not SLUG_RE.match(slug) or len(slug) > 120:
+        raise NotFoundError("No such event.")
     event = db.session.scalar(
         select(Event)
         .where(Event.slug == slug)
@@ -463,8 +478,14 @@ def move_ticket_type(tt: TicketType, offset: int, *, actor: User | None) -> Tick
 def delete_ticket_type(tt: TicketType, *, actor: User | None) -> None:
     if tt.sold:
         raise ConflictError("Tickets of this type are sold; hide it instead of deleting it.", code="has_sales")
-    db.session.delete(tt)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # tickets (even cancelled ones) still refer to it: keep it
+            db.session.delete(tt)
+            db.session.flush()
+    except IntegrityError:
+        raise ConflictError(
+            "Tickets of this type exist (some may be cancelled); hide it instead of deleting it.", code="has_sales"
+        ) from None
 
 
 # --- questions ---------------------------------------------------------------------------------

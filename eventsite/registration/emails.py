@@ -23,8 +23,8 @@ from flask import current_app
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
 from eventsite.core.mail import Attachment, enqueue_email
-from eventsite.core.mail.outbox import format_address
 from eventsite.core.mail.models import OutboxMessage
+from eventsite.core.mail.outbox import format_address
 from eventsite.core.text import format_money
 from eventsite.events.calendar import event_ics
 from eventsite.events.display import absolute_url, event_url, format_range, map_url

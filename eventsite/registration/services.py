@@ -24,32 +24,31 @@ Form field names used in `ValidationError.errors` (the lead wires the form with 
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.util import identity_key
 
 from eventsite.core.db import utcnow
 from eventsite.core.errors import ValidationError
 from eventsite.core.mail.models import OutboxMessage
 from eventsite.core.security import random_token
 from eventsite.events import services as event_services
-from eventsite.events.models import Event, EventStatus, Question, QuestionKind, TicketType
+from eventsite.events.models import Event, TicketType
 from eventsite.extensions import db
 from eventsite.registration import emails
+
+# Callbacks fn(ticket_type, n) run after seats of `ticket_type` are given back by a cancellation,
+# inside the same transaction (the waitlist offers them). Not run for a cancelled event.
+from eventsite.registration.capacity import claim_all, give_back
 from eventsite.registration.errors import (
     AlreadyRegisteredError,
     NotCancellableError,
-    RegistrationClosedError,
-    SoldOutError,
     TicketNotEditableError,
 )
 from eventsite.registration.models import (
@@ -60,367 +59,27 @@ from eventsite.registration.models import (
     Ticket,
     TicketStatus,
 )
+from eventsite.registration.validation import (
+    MAX_TICKETS_PER_ORDER,
+    check_open,
+    clean_answers,
+    clean_attendees,
+    clean_email,
+    clean_name,
+    clean_quantities,
+    int_or_error,
+)
 
-NAME_MAX = 200
-EMAIL_MAX = 254
-SHORT_TEXT_MAX = 300
-LONG_TEXT_MAX = 4000
-MAX_TICKETS_PER_ORDER = 100
 DEFAULT_HOLD_MINUTES = 30
 SECRET_BITS = 130  # 26 characters of the 32-letter alphabet
 TOKEN_BITS = 130
 CODE_BITS = 40  # 8 characters: a human reference, not a secret
 
-# Control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional overrides
-# and isolates that would let a name display reversed in the organizer's list.
-_BAD_NAME_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
-# Long answers may have line breaks and tabs, nothing else of the kind.
-_BAD_TEXT_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
-_TRUE = {"1", "true", "yes", "on", "y"}
-_FALSE = {"", "0", "false", "no", "off", "n"}
-
-# Callbacks fn(ticket_type, n) run after seats of `ticket_type` are given back by a cancellation,
-# inside the same transaction (the waitlist offers them). Not run for a cancelled event.
-on_seats_released: list[Callable[[TicketType, int], None]] = []
-
-
-# --- small validators (each records into `errors` and returns the clean value) ------------------
-
-def clean_name(value: Any, field: str, errors: dict[str, str], *, missing: str = "Enter your name.") -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        errors.setdefault(field, "Enter a name as text.")
-        return ""
-    value = re.sub(r" {2,}", " ", value).strip()
-    if not value:
-        errors.setdefault(field, missing)
-    elif len(value) > NAME_MAX:
-        errors.setdefault(field, f"Use at most {NAME_MAX} characters.")
-    elif _BAD_NAME_CHARS.search(value):
-        errors.setdefault(field, "Use letters, spaces and punctuation only: no line breaks or control characters.")
-    return value
-
-
-def clean_email(value: Any, field: str, errors: dict[str, str], *, required: bool = True) -> str | None:
-    """email-validator's syntax check (no DNS lookup), normalized and lower-cased for comparisons."""
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        errors.setdefault(field, "Enter an email address as text.")
-        return None
-    value = value.strip()
-    if not value:
-        if required:
-            errors.setdefault(field, "Enter your email address.")
-        return None
-    if len(value) > EMAIL_MAX:
-        errors.setdefault(field, f"An email address has at most {EMAIL_MAX} characters.")
-        return None
-    try:
-        result = validate_email(value, check_deliverability=False)
-    except EmailNotValidError as e:
-        errors.setdefault(field, f"Enter a valid email address, like name@example.org. ({e})")
-        return None
-    return result.normalized.lower()
-
-
-def _int_or_error(value: Any) -> int | None:
-    if value is None:
-        return 0
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        s = value.strip()
-        if s == "":
-            return 0
-        if re.fullmatch(r"[+-]?\d{1,6}", s):
-            return int(s)
-    return None
-
-
-def _clean_quantities(
-    event: Event, quantities: Mapping[Any, Any] | None, errors: dict[str, str], *, complimentary: bool, now: datetime
-) -> list[tuple[TicketType, int]]:
-    """[(ticket type, n)] in the event's display order, n >= 1."""
-    types = {tt.id: tt for tt in event.ticket_types}
-    wanted: Counter[int] = Counter()
-    if quantities is not None and not isinstance(quantities, Mapping):
-        errors.setdefault("quantity", "Choose how many tickets of each type you want.")
-        return []
-    for key, raw in (quantities or {}).items():
-        tid = _int_or_error(key)
-        if tid is None or isinstance(key, bool) or tid <= 0:
-            errors.setdefault("quantity", "One of the ticket types is not part of this event.")
-            continue
-        field = f"quantity-{tid}"
-        n = _int_or_error(raw)
-        if n is None:
-            errors.setdefault(field, "Choose a number of tickets.")
-            continue
-        if n < 0:
-            errors.setdefault(field, "The number of tickets cannot be negative.")
-            continue
-        if n and tid not in types:
-            errors.setdefault(field, "This ticket type is not part of this event.")
-            continue
-        wanted[tid] += n
-
-    lines: list[tuple[TicketType, int]] = []
-    for tt in event.ticket_types:
-        n = wanted.get(tt.id, 0)
-        if n <= 0:
-            continue
-        field = f"quantity-{tt.id}"
-        if not complimentary:
-            if tt.hidden:
-                errors.setdefault(field, "This ticket type is not available.")
-                continue
-            if not tt.on_sale(now):
-                if tt.sales_start and now < tt.sales_start:
-                    errors.setdefault(field, f"Sales of “{tt.name}” have not started yet.")
-                else:
-                    errors.setdefault(field, f"Sales of “{tt.name}” have ended.")
-                continue
-            if n > tt.max_per_order:
-                errors.setdefault(field, f"You can get at most {tt.max_per_order} of “{tt.name}” in one order.")
-                continue
-        lines.append((tt, n))
-
-    total = sum(n for _, n in lines)
-    quantity_errors = any(k == "quantity" or k.startswith("quantity-") for k in errors)
-    if total == 0 and not quantity_errors:
-        errors.setdefault("quantity", "Choose at least one ticket.")
-    elif total > MAX_TICKETS_PER_ORDER:
-        errors.setdefault("quantity", f"At most {MAX_TICKETS_PER_ORDER} tickets fit in one order.")
-    if not complimentary:
-        currencies = {tt.currency for tt, _ in lines if tt.price_cents > 0}
-        if len(currencies) > 1:
-            errors.setdefault("quantity", "Tickets priced in different currencies must be ordered separately.")
-    return lines
-
-
-def _clean_attendees(attendees: Any, needed: int, errors: dict[str, str]) -> list[tuple[str, str | None]]:
-    """(name, email or None) for each extra ticket (the first ticket is the buyer's)."""
-    if attendees is None:
-        attendees = []
-    if isinstance(attendees, (str, bytes, Mapping)) or not isinstance(attendees, Iterable):
-        errors.setdefault("attendee-1-name", "Give a name for each extra ticket.")
-        return []
-    attendees = list(attendees)
-    out: list[tuple[str, str | None]] = []
-    for i in range(needed):
-        item = attendees[i] if i < len(attendees) else {}
-        if not isinstance(item, Mapping):
-            item = {}
-        base = f"attendee-{i + 1}"
-        name = clean_name(item.get("name"), f"{base}-name", errors,
-                          missing=f"Enter the name of the person for ticket {i + 2}.")
-        email = clean_email(item.get("email"), f"{base}-email", errors, required=False)
-        out.append((name, email))
-    for j in range(needed, len(attendees)):
-        item = attendees[j]
-        if isinstance(item, Mapping) and any(str(item.get(k) or "").strip() for k in ("name", "email")):
-            errors.setdefault(
-                f"attendee-{j + 1}-name",
-                f"You chose {needed + 1} ticket{'s' if needed else ''}: remove this name or choose more tickets.",
-            )
-    return out
-
-
-def _truthy(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if value is None:
-        return False
-    if isinstance(value, str):
-        v = value.strip().lower()
-        if v in _TRUE:
-            return True
-        if v in _FALSE:
-            return False
-    return None
-
-
-def _clean_answer(q: Question, raw: Any, field: str, errors: dict[str, str], *, enforce_required: bool):
-    """The stored form of one answer, or None when there is nothing to store."""
-    required = q.required and enforce_required
-    kind = q.kind
-    if kind == QuestionKind.CHECKBOX:
-        value = _truthy(raw)
-        if value is None:
-            errors.setdefault(field, "Tick the box or leave it empty.")
-            return None
-        if required and not value:
-            errors.setdefault(field, "Tick this box to continue.")
-            return None
-        return value
-
-    if kind == QuestionKind.MULTIPLE_CHOICE:
-        if raw is None or raw == "":
-            raw = []
-        if isinstance(raw, str):
-            raw = [raw]
-        if not isinstance(raw, (list, tuple)) or not all(isinstance(v, str) for v in raw):
-            errors.setdefault(field, "Choose among the options.")
-            return None
-        chosen = {v.strip() for v in raw if v.strip()}
-        if not chosen <= set(q.options):
-            errors.setdefault(field, "Choose among the options.")
-            return None
-        if not chosen:
-            if required:
-                errors.setdefault(field, "Choose at least one option.")
-            return None
-        return [o for o in q.options if o in chosen]  # in the organizer's order, no duplicates
-
-    if raw is None:
-        raw = ""
-    if not isinstance(raw, str):
-        errors.setdefault(field, "Answer with text.")
-        return None
-    if kind == QuestionKind.SINGLE_CHOICE:
-        value = raw.strip()
-        if not value:
-            if required:
-                errors.setdefault(field, "Choose one of the options.")
-            return None
-        if value not in q.options:
-            errors.setdefault(field, "Choose one of the options.")
-            return None
-        return value
-
-    long = kind == QuestionKind.LONG_TEXT
-    value = raw.replace("\r\n", "\n").replace("\r", "\n").strip()
-    limit = LONG_TEXT_MAX if long else SHORT_TEXT_MAX
-    if not value:
-        if required:
-            errors.setdefault(field, "Please answer this question.")
-        return None
-    if len(value) > limit:
-        errors.setdefault(field, f"Use at most {limit} characters.")
-        return None
-    if _BAD_TEXT_CHARS.search(value) or (not long and ("\n" in value or "\t" in value)):
-        errors.setdefault(field, "Remove the line breaks or control characters." if not long
-                          else "Remove the control characters.")
-        return None
-    return value
-
-
-def _clean_answers(event: Event, answers: Mapping[Any, Any] | None, errors: dict[str, str], *, enforce_required: bool) -> dict[str, Any]:
-    given: dict[int, Any] = {}
-    if answers is not None and not isinstance(answers, Mapping):
-        errors.setdefault("__all__", "The answers could not be read.")
-        return {}
-    for key, value in (answers or {}).items():
-        qid = _int_or_error(key)
-        if qid and not isinstance(key, bool):
-            given[qid] = value  # answers to questions of other events are simply ignored
-    out: dict[str, Any] = {}
-    for q in event.questions:
-        value = _clean_answer(q, given.get(q.id), f"question-{q.id}", errors, enforce_required=enforce_required)
-        if value is not None:
-            out[str(q.id)] = value
-    return out
-
-
-def _check_open(event: Event, now: datetime, source: OrderSource) -> None:
-    if event.status == EventStatus.CANCELLED:
-        raise RegistrationClosedError("This event has been cancelled.")
-    if source == OrderSource.COMPLIMENTARY:
-        return  # the organizer may add guests to a draft, before opening or after closing
-    if not event.registration_is_open(now):
-        from eventsite.events.display import registration_note
-
-        raise RegistrationClosedError(registration_note(event, now) or "Registration is not open.")
-
-
-# --- capacity ----------------------------------------------------------------------------------
-
-_tt = TicketType.__table__
-_ev = Event.__table__
 _orders = Order.__table__
 _tickets = Ticket.__table__
 
+on_seats_released: list[Callable[[TicketType, int], None]] = []
 
-def _claim_ticket_type(tt: TicketType, n: int) -> bool:
-    result = db.session.execute(
-        update(_tt)
-        .where(_tt.c.id == tt.id, _tt.c.sold + n <= _tt.c.capacity)
-        .values(sold=_tt.c.sold + n, updated_at=_tt.c.updated_at)  # a sale is not an edit of the type
-    )
-    db.session.expire(tt, ["sold"])
-    return result.rowcount == 1
-
-
-def _claim_event(event: Event, n: int) -> bool:
-    result = db.session.execute(
-        update(_ev)
-        .where(_ev.c.id == event.id, (_ev.c.capacity.is_(None)) | (_ev.c.sold + n <= _ev.c.capacity))
-        .values(sold=_ev.c.sold + n, updated_at=_ev.c.updated_at)
-    )
-    db.session.expire(event, ["sold"])
-    return result.rowcount == 1
-
-
-def _give_back(event_id: int, per_type: Mapping[int, int]) -> None:
-    """Seats back to sale: ticket types in id order, then the event (the order claims take)."""
-    for tid in sorted(per_type):
-        db.session.execute(
-            update(_tt).where(_tt.c.id == tid).values(sold=_tt.c.sold - per_type[tid], updated_at=_tt.c.updated_at)
-        )
-    total = sum(per_type.values())
-    if total:
-        db.session.execute(
-            update(_ev).where(_ev.c.id == event_id).values(sold=_ev.c.sold - total, updated_at=_ev.c.updated_at)
-        )
-    for tid in per_type:
-        _expire_sold(TicketType, tid)
-    _expire_sold(Event, event_id)
-
-
-def _sold_out_message(tt: TicketType, n: int, left: int) -> str:
-    if left <= 0:
-        return f"Sorry, “{tt.name}” is sold out."
-    return f"Only {left} of “{tt.name}” {'is' if left == 1 else 'are'} left; choose {left} or fewer."
-
-
-def _claim_all(event: Event, lines: list[tuple[TicketType, int]]) -> None:
-    """Claim every line or none: on failure what was claimed is given back in the same transaction."""
-    claimed: dict[int, int] = {}
-    for tt, n in sorted(lines, key=lambda line: line[0].id):
-        if not _claim_ticket_type(tt, n):
-            _give_back_types(claimed)
-            left = max(tt.capacity - tt.sold, 0)
-            raise SoldOutError(_sold_out_message(tt, n, left), field=f"quantity-{tt.id}", ticket_type_id=tt.id)
-        claimed[tt.id] = n
-    total = sum(claimed.values())
-    if not _claim_event(event, total):
-        _give_back_types(claimed)
-        left = max((event.capacity or 0) - event.sold, 0)
-        first = lines[0][0]
-        message = ("Sorry, this event is sold out." if left <= 0
-                   else f"Only {left} place{'s' if left != 1 else ''} left at this event; choose {left} or fewer tickets.")
-        raise SoldOutError(message, field=f"quantity-{first.id}" if len(lines) == 1 else "quantity",
-                           ticket_type_id=first.id if len(lines) == 1 else None)
-
-
-def _give_back_types(claimed: Mapping[int, int]) -> None:
-    for tid in sorted(claimed):
-        db.session.execute(
-            update(_tt).where(_tt.c.id == tid).values(sold=_tt.c.sold - claimed[tid], updated_at=_tt.c.updated_at)
-        )
-    for tid in claimed:
-        _expire_sold(TicketType, tid)
-
-
-def _expire_sold(model, id_: int) -> None:
-    """The count changed in the database: a loaded object reads it again on next access."""
-    obj = db.session.identity_map.get(identity_key(model, id_))
-    if obj is not None:
-        db.session.expire(obj, ["sold"])
 
 
 # --- lookups -----------------------------------------------------------------------------------
@@ -454,7 +113,7 @@ def ticket_slots(event: Event, quantities: Mapping[Any, Any]) -> list[TicketType
     buyer's own ticket, slot i (i >= 1) belongs to `attendee-<i>-*`. For labelling the form."""
     def wanted(tt: TicketType) -> int:
         raw = quantities.get(tt.id, quantities.get(str(tt.id), 0))
-        n = _int_or_error(raw)
+        n = int_or_error(raw)
         return min(max(n or 0, 0), MAX_TICKETS_PER_ORDER)
 
     return [tt for tt in event.ticket_types for _ in range(wanted(tt))]
@@ -506,16 +165,16 @@ def register_attendees(
     now = now or utcnow()
     source = OrderSource(source)
     complimentary = source == OrderSource.COMPLIMENTARY
-    _check_open(event, now, source)
+    check_open(event, now, source)
 
     errors: dict[str, str] = {}
     name = clean_name(buyer_name, "name", errors)
     email = clean_email(buyer_email, "email", errors)
-    lines = _clean_quantities(event, quantities, errors, complimentary=complimentary, now=now)
+    lines = clean_quantities(event, quantities, errors, complimentary=complimentary, now=now)
     slots = [tt for tt, n in lines for _ in range(n)]
     quantity_ok = not any(k == "quantity" or k.startswith("quantity-") for k in errors)
-    people = _clean_attendees(attendees, max(len(slots) - 1, 0) if quantity_ok else 0, errors) if quantity_ok else []
-    clean_answers = _clean_answers(event, answers, errors, enforce_required=not complimentary)
+    people = clean_attendees(attendees, max(len(slots) - 1, 0) if quantity_ok else 0, errors) if quantity_ok else []
+    answer_values = clean_answers(event, answers, errors, enforce_required=not complimentary)
     if errors:
         raise ValidationError(errors)
     assert email is not None
@@ -537,7 +196,7 @@ def register_attendees(
         source=source,
         total_cents=total_cents,
         currency=paid_types[0].currency if paid_types else event.currency,
-        answers=clean_answers,
+        answers=answer_values,
         hold_expires_at=now + timedelta(minutes=_hold_minutes()) if paid else None,
         created_at=now,
         confirmed_at=None if paid else now,
@@ -564,7 +223,7 @@ def register_attendees(
         event.capacity is None or event.capacity - event.sold >= len(slots))
     rendered = emails.render_confirmation(order) if confirmed and looks_available else None
 
-    _claim_all(event, lines)
+    claim_all(event, lines)
 
     # The partial unique index settles the race two identical requests can run on PostgreSQL (both
     # passed the check above): the second insert waits for the first to commit, then fails here.
@@ -573,7 +232,7 @@ def register_attendees(
             db.session.add(order)  # and its tickets
             db.session.flush()
     except IntegrityError:
-        _give_back(event.id, {tt.id: n for tt, n in lines})
+        give_back(event.id, {tt.id: n for tt, n in lines})
         if live_order_for(event, email) is not None:
             raise AlreadyRegisteredError() from None
         raise
@@ -676,7 +335,7 @@ def void_order(order: Order, *, status: OrderStatus = OrderStatus.CANCELLED, now
         .returning(_tickets.c.ticket_type_id)
     ).all()
     per_type = dict(Counter(row[0] for row in released_rows))
-    _give_back(order.event_id, per_type)
+    give_back(order.event_id, per_type)
     db.session.expire(order)
     for t in list(order.tickets):
         db.session.expire(t)
@@ -735,7 +394,7 @@ def cancel_ticket(ticket: Ticket, *, actor=None, now: datetime | None = None) ->
     if changed != 1:
         return ticket
     per_type = {ticket.ticket_type_id: 1}
-    _give_back(order.event_id, per_type)
+    give_back(order.event_id, per_type)
     emails.queue_cancellation(
         order, [(ticket.attendee_name, ticket.ticket_type.name)], whole_order=False,
         key=f"cancellation:ticket:{ticket.id}",
