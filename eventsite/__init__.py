@@ -20,6 +20,11 @@ def create_app(config: object | dict | None = None) -> Flask:
     elif config is not None:
         app.config.from_object(config)
     _tune_engine_options(app)
+    if app.config["EVENTSITE_TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = app.config["EVENTSITE_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # real client address for rate limits
 
     from eventsite.extensions import csrf, db, limiter, login_manager, migrate
 
@@ -60,23 +65,40 @@ def _import_models() -> None:
     import eventsite.core.mail.models  # noqa: F401
     import eventsite.events.models  # noqa: F401
     import eventsite.registration.models  # noqa: F401
+    import eventsite.payments.models  # noqa: F401
+    import eventsite.checkin.models  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:
     from eventsite.accounts.views import bp as accounts_bp
+    from eventsite.checkin.manage_views import bp as checkin_bp
     from eventsite.core.api import bp as api_bp
     from eventsite.core.mail.views import bp as mailbox_bp
     from eventsite.core.views import bp as core_bp
     from eventsite.events.manage_views import bp as manage_events_bp
     from eventsite.events.views import bp as events_bp
+    from eventsite.registration.waitlist_views import bp as waitlist_bp
+    from eventsite.registration.views import bp as registration_bp
+    from eventsite.registration.manage_views import bp as manage_registration_bp
+    from eventsite.payments.views import bp as payments_bp, dev_bp as payments_dev_bp
+    from eventsite.payments.manage_views import bp as manage_payments_bp
 
     import eventsite.accounts.api_auth  # noqa: F401  (Bearer tokens for the API)
     import eventsite.events.api  # noqa: F401  (adds its routes to the API blueprint)
+    import eventsite.checkin.api  # noqa: F401  (POST /api/v1/events/<slug>/checkins)
+    import eventsite.registration.api  # noqa: F401  (tickets and orders)
 
     app.register_blueprint(core_bp)
     app.register_blueprint(events_bp)
+    app.register_blueprint(waitlist_bp)
+    app.register_blueprint(registration_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(manage_events_bp)
+    app.register_blueprint(checkin_bp)
+    app.register_blueprint(manage_registration_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(payments_bp)
+    app.register_blueprint(manage_payments_bp)
     if app.config["EVENTSITE_ENV"] != "production":
         app.register_blueprint(mailbox_bp)
+        app.register_blueprint(payments_dev_bp)  # the test payment page; also 404 once a Stripe key is set

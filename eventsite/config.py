@@ -68,6 +68,8 @@ def from_environment(instance_path: str) -> dict:
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
         "PREFERRED_URL_SCHEME": "https" if production else "http",
+        # How many reverse proxies in front set X-Forwarded-For/-Proto (0 = trust none).
+        "EVENTSITE_TRUSTED_PROXIES": int(_env("EVENTSITE_TRUSTED_PROXIES", "0") or 0),
     }
 
 
@@ -85,7 +87,8 @@ class Config:
     UPLOAD_MAX_BYTES = 5 * 1024 * 1024
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_STRATEGY = "moving-window"
-    LOGIN_RATE_LIMIT = "10 per minute;50 per hour"
+    LOGIN_RATE_LIMIT = "10 per minute;50 per hour"  # per client address
+    LOGIN_EMAIL_RATE_LIMIT = "10 per minute;30 per hour"  # failed attempts per account
     REGISTRATION_RATE_LIMIT = "20 per minute"
     # argon2id, above OWASP's minimum (m=19 MiB, t=2, p=1)
     PASSWORD_HASH_PARAMS = {"time_cost": 3, "memory_cost": 65536, "parallelism": 4}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from eventsite.accounts.models import Organization, Role, User
 from eventsite.accounts.services import create_organizer, find_user_by_email
@@ -183,16 +183,72 @@ def seed_demo(now: datetime | None = None) -> DemoSeed:
     return DemoSeed(user=user, organization=organization, events=seeded, created=created)
 
 
-def add_demo_attendees(event: Event) -> int:
-    """Give the past demo event its attendees (with networking profiles and consent) so that the
-    follow-up emails have people to introduce. Returns how many were added; must add none when they
-    exist already.
+# The past event's circle: (name, email, days before the event she registered, her answer to "What
+# would you like to get out of the circle?", minutes after the start she was checked in or None).
+DEMO_ATTENDEES: tuple[tuple[str, str, int, str, int | None], ...] = (
+    ("Amara Okafor", "amara.okafor@example.org", 19, "A route to my first non-executive role", 2),
+    ("Beatriz Santos", "beatriz.santos@example.org", 19, "How to write a board CV", 5),
+    ("Chloé Martin", "chloe.martin@example.org", 18, "", 7),
+    ("Deepa Raman", "deepa.raman@example.org", 17, "Which boards look for finance people", 1),
+    ("Eilidh MacLeod", "eilidh.macleod@example.org", 15, "Advice on charity trusteeships", 12),
+    ("Fatima Haddad", "fatima.haddad@example.org", 14, "", None),
+    ("Grace Liu", "grace.liu@example.org", 14, "Meeting people who have done it", 3),
+    ("Hannah Becker", "hannah.becker@example.org", 12, "Confidence to apply", 9),
+    ("Ifeoma Nwosu", "ifeoma.nwosu@example.org", 11, "Whether an advisory board is a good first step", 4),
+    ("Jessica Turner", "jessica.turner@example.org", 10, "", 15),
+    ("Kavya Iyer", "kavya.iyer@example.org", 9, "How to talk about my tech background on a board", 6),
+    ("Laura Kowalski", "laura.kowalski@example.org", 8, "A mentor", None),
+    ("Mei Tanaka", "mei.tanaka@example.org", 7, "Understanding governance basics", 8),
+    ("Nadia Rahman", "nadia.rahman@example.org", 7, "", 11),
+    ("Olivia Brennan", "olivia.brennan@example.org", 6, "Headhunters: how to get on their radar", 2),
+    ("Priya Shah", "priya.shah@example.org", 5, "Time commitment of a board seat", 20),
+    ("Rachel Cohen", "rachel.cohen@example.org", 4, "", None),
+    ("Sofia Rossi", "sofia.rossi@example.org", 3, "Balancing a board role with my day job", 4),
+    ("Tamsin Hughes", "tamsin.hughes@example.org", 2, "How others found their first seat", 13),
+    ("Uzma Qureshi", "uzma.qureshi@example.org", 2, "Introductions to NED networks", 7),
+    ("Valentina Cruz", "valentina.cruz@example.org", 1, "", None),
+    ("Wen Zhao", "wen.zhao@example.org", 1, "Practising my pitch", 3),
+)
 
-    Needs the registration models, which arrive with the next issue: until then there is nothing to
-    add. That issue fills in this one function (for example with register_attendees() for a list of
-    demo people and their check-ins).
+
+def add_demo_attendees(event: Event) -> int:
+    """Give the past demo event its attendees: registered through `register_attendees` on the days
+    before the event (its `now`), most of them checked in at the door. Returns how many were added;
+    adds none when they exist already (an attendee is skipped if her email has any order for the
+    event, so a demo attendee the organizer cancelled is not brought back).
+
+    Their confirmation emails are taken out of the outbox again: these people "registered" weeks ago,
+    and a seed must not mail twenty-two addresses today. Networking profiles and consent arrive with
+    the connections domain, which extends this function.
     """
-    return 0
+    from eventsite.core.mail.models import OutboxMessage
+    from eventsite.registration.models import Order
+    from eventsite.registration.services import confirmation_key, register_attendees
+
+    if not event.ticket_types:
+        return 0
+    emails = [email for _, email, *_ in DEMO_ATTENDEES]
+    existing = set(db.session.scalars(select(Order.buyer_email).where(Order.event_id == event.id,
+                                                                      Order.buyer_email.in_(emails))))
+    ticket_type = event.ticket_types[0]
+    question = event.questions[0] if event.questions else None
+    added: list[Order] = []
+    for n, (name, email, days_before, answer, checked_in_after) in enumerate(DEMO_ATTENDEES):
+        if email in existing:
+            continue
+        registered_at = event.starts_at - timedelta(days=days_before, hours=3, minutes=17 * n % 60)
+        order = register_attendees(
+            event, buyer_name=name, buyer_email=email, quantities={ticket_type.id: 1},
+            answers={question.id: answer} if question and answer else None, now=registered_at,
+        )
+        if checked_in_after is not None:
+            order.tickets[0].checked_in_at = event.starts_at + timedelta(minutes=checked_in_after)
+        added.append(order)
+    if added:
+        db.session.flush()
+        keys = [confirmation_key(order) for order in added]
+        db.session.execute(delete(OutboxMessage).where(OutboxMessage.key.in_(keys)))
+    return len(added)
 
 
 def _owned_organization(user: User) -> Organization:

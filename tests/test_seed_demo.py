@@ -6,15 +6,18 @@ from sqlalchemy import select
 from eventsite.accounts.models import Membership, Organization, User
 from eventsite.accounts.services import verify_password
 from eventsite.core.db import utcnow
+from eventsite.core.mail.models import OutboxMessage
 from eventsite.events.models import Event, EventStatus, Question, QuestionKind, TicketType
 from eventsite.extensions import db
+from eventsite.registration.models import Order, OrderSource, OrderStatus, Ticket, TicketStatus
 from tests.conftest import login
+from tests.events.manage_helpers import text_of
 
 
 def _snapshot() -> dict:
     """Every row the seed touches, column by column."""
     rows = {}
-    for model in (User, Organization, Membership, Event, TicketType, Question):
+    for model in (User, Organization, Membership, Event, TicketType, Question, Order, Ticket, OutboxMessage):
         table = model.__table__
         rows[table.name] = [tuple(r) for r in db.session.execute(select(table).order_by(*table.primary_key.columns))]
     return rows
@@ -72,6 +75,42 @@ def test_seed_demo_twice_changes_nothing(app, runner):
     with app.app_context():
         assert _snapshot() == first
         assert len(first["events"]) == 3 and len(first["users"]) == 1
+        assert len(first["orders"]) == len(first["tickets"]) == 22
+
+
+def test_the_past_event_has_attendees_registered_before_it_and_mostly_checked_in(app, runner):
+    result = runner.invoke(args=["seed-demo"])
+    assert "22 attendees for “Mentoring Circle: Finding Your First Board Seat”" in result.output
+    with app.app_context():
+        past = db.session.scalar(select(Event).where(Event.slug == "mentoring-circle-finding-your-first-board-seat"))
+        orders = db.session.scalars(select(Order).where(Order.event_id == past.id).order_by(Order.id)).all()
+        tickets = [t for o in orders for t in o.tickets]
+        assert len(orders) == 22 and len(tickets) == 22
+        assert all(o.status == OrderStatus.CONFIRMED and o.source == OrderSource.PUBLIC for o in orders)
+        assert all(t.status == TicketStatus.VALID and t.attendee_name == o.buyer_name for o in orders for t in o.tickets)
+        assert len({o.buyer_email for o in orders}) == 22
+        # Registered over the weeks before the event, checked in during its first minutes.
+        assert all(o.created_at < past.starts_at and (past.starts_at - o.created_at).days <= 20 for o in orders)
+        assert len({o.created_at.date() for o in orders}) >= 10
+        checked = [t.checked_in_at for t in tickets if t.checked_in_at]
+        assert len(checked) == 18
+        assert all(past.starts_at <= at <= past.ends_at for at in checked)
+        assert past.ticket_types[0].sold == 22 and past.sold == 22
+        question = past.questions[0]
+        assert sum(1 for o in orders if o.answers.get(str(question.id))) >= 12
+        # Nobody is mailed today for a registration made weeks ago.
+        assert db.session.scalar(select(db.func.count()).select_from(OutboxMessage)) == 0
+        upcoming = db.session.scalar(select(db.func.count()).select_from(Order).where(Order.event_id != past.id))
+        assert upcoming == 0
+
+    # The organizer sees them on the registrations page, with the chart.
+    client = app.test_client()
+    login(client, "demo@eventsite.local", "demo-password-2026")
+    listing = text_of(client.get(f"/organizer/events/{past.slug}/registrations").data)
+    assert "22 sold of 24 · 18 checked in" in listing
+    assert "Wen Zhao" in listing
+    chart = client.get(f"/organizer/events/{past.slug}/registrations/chart").get_data(as_text=True)
+    assert "22 tickets registered from" in chart
 
 
 def test_seed_demo_fills_in_what_is_missing(app, runner):

@@ -80,7 +80,7 @@ def _login_limit() -> str:
 
 
 def _login_email_limit() -> str:
-    return current_app.config.get("LOGIN_EMAIL_RATE_LIMIT", "10 per minute;30 per hour")
+    return current_app.config["LOGIN_EMAIL_RATE_LIMIT"]
 
 
 def _login_email_key() -> str:

@@ -146,6 +146,11 @@ class EventForm(ServiceForm):
                                   description="Used for the map link on the public page.")
     online_url = URLField("Online link", [Length(max=500)],
                           description="For an online or hybrid event: the address of the stream or meeting.")
+    terms_url = URLField(
+        "Terms and conditions (link)", [Length(max=500)],
+        description="Optional: the address of your terms. When set, attendees must agree to them to register; "
+        "the form links to them.",
+    )
     capacity = IntegerField(
         "Total capacity",
         [Optional(), NumberRange(min=0, max=1_000_000, message="Enter a number from 0 to 1,000,000.")],
@@ -155,6 +160,18 @@ class EventForm(ServiceForm):
         "Currency", [InputRequired("Enter a currency code."), Length(min=3, max=3, message="Use a three-letter code.")],
         default="USD", description="Three-letter code (USD, EUR, GBP...), the default for new ticket types.",
         render_kw={"list": "currency-codes", "autocomplete": "off", "maxlength": 3},
+    )
+    refund_until_days_before = IntegerField(
+        "Refunds until (days before the start)",
+        [Optional(), NumberRange(min=0, max=365, message="Enter a number of days from 0 to 365.")],
+        description="Paid tickets: an attendee who cancels at least this many days before the event starts gets "
+        "a full refund (0: until the start). Leave empty for no refunds when an attendee cancels.",
+    )
+    hold_minutes = IntegerField(
+        "Minutes to pay",
+        [Optional(), NumberRange(min=5, max=1440, message="Enter a number of minutes from 5 to 1,440.")],
+        description="Paid tickets: how long the seats are held while an attendee pays. Leave empty for the "
+        "default (30). Card payment pages stay open at least 30 minutes.",
     )
     registration_opens_at = local_datetime(
         "Registration opens", description="Optional. Leave empty to open registration as soon as it is published."
@@ -170,7 +187,8 @@ class EventForm(ServiceForm):
     remove_cover = BooleanField("Remove the current cover image")
 
     TIME_FIELDS = ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at")
-    TEXT_FIELDS = ("title", "slug", "summary", "description", "venue_name", "venue_address", "online_url")
+    TEXT_FIELDS = ("title", "slug", "summary", "description", "venue_name", "venue_address", "online_url",
+                   "terms_url")
 
     def __init__(self, *args, organizations=(), event: Event | None = None, **kwargs):
         """`organizations`: those she may create events in; the choice is asked only when there are several."""
@@ -205,6 +223,8 @@ class EventForm(ServiceForm):
         data = {name: self[name].data or "" for name in self.TEXT_FIELDS}
         data["currency"] = (self.currency.data or "").strip().upper()
         data["capacity"] = self.capacity.data
+        data["hold_minutes"] = self.hold_minutes.data
+        data["refund_until_days_before"] = self.refund_until_days_before.data
         data["timezone"] = (self.timezone.data or "").strip()
         errors: dict[str, str] = {}
         zone = zone_or_none(data["timezone"])
@@ -235,7 +255,8 @@ class _EventValues:
 
     def __init__(self, event: Event):
         zone = event.tz
-        for name in EventForm.TEXT_FIELDS + ("timezone", "currency", "capacity"):
+        for name in EventForm.TEXT_FIELDS + ("timezone", "currency", "capacity", "hold_minutes",
+                                             "refund_until_days_before"):
             setattr(self, name, getattr(event, name))
         for name in EventForm.TIME_FIELDS:
             setattr(self, name, to_local(getattr(event, name), zone))

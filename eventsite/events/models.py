@@ -63,6 +63,8 @@ class Event(TimestampMixin, db.Model):
     venue_name: Mapped[str] = mapped_column(String(200), default="")
     venue_address: Mapped[str] = mapped_column(String(500), default="")
     online_url: Mapped[str] = mapped_column(String(500), default="")
+    # The organizer's terms and conditions (an http(s) link); when set, registering needs consent to them.
+    terms_url: Mapped[str] = mapped_column(String(500), default="", server_default="")
     cover_image: Mapped[str | None] = mapped_column(String(100))  # file name under instance/uploads
     status: Mapped[EventStatus] = mapped_column(_enum(EventStatus), default=EventStatus.DRAFT)
     registration_opens_at: Mapped[datetime | None]
@@ -70,6 +72,11 @@ class Event(TimestampMixin, db.Model):
     capacity: Mapped[int | None]  # optional cap over all ticket types
     sold: Mapped[int] = mapped_column(default=0)  # tickets claimed against `capacity`
     currency: Mapped[str] = mapped_column(String(3), default="USD")  # default for new ticket types
+    # Payments: how long a paid order's seats are held while she pays (None: SEAT_HOLD_MINUTES), and
+    # the refund policy: a full refund when she cancels at least this many days before the start
+    # (0: until the start); None: cancelling refunds nothing.
+    hold_minutes: Mapped[int | None]
+    refund_until_days_before: Mapped[int | None]
 
     organization: Mapped[Organization] = relationship()
     ticket_types: Mapped[list[TicketType]] = relationship(

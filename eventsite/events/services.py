@@ -47,7 +47,7 @@ MIN_YEAR, MAX_YEAR = 1970, 2999  # outside this range a date is a typo (and may 
 EVENT_FIELDS = {
     "title", "slug", "summary", "description", "starts_at", "ends_at", "timezone", "venue_name",
     "venue_address", "online_url", "registration_opens_at", "registration_closes_at", "capacity",
-    "currency", "status", "cover_image",
+    "currency", "status", "cover_image", "terms_url", "hold_minutes", "refund_until_days_before",
 }
 TICKET_TYPE_FIELDS = {
     "name", "description", "price_cents", "currency", "capacity", "sales_start", "sales_end", "hidden",
@@ -180,6 +180,8 @@ def _clean_event(data: dict, *, current: Event | None) -> dict:
             out[name] = c.text(data, name, max_len, multiline=multiline)
     if creating or "online_url" in data:
         out["online_url"] = _check_url(c, "online_url", c.text(data, "online_url", 500) or "")
+    if creating or "terms_url" in data:
+        out["terms_url"] = _check_url(c, "terms_url", c.text(data, "terms_url", 500) or "")
     if creating or "timezone" in data:
         tz = c.text(data, "timezone", 64, required=True)
         if tz and tz not in timezones():
@@ -193,6 +195,11 @@ def _clean_event(data: dict, *, current: Event | None) -> dict:
             out[name] = c.moment(data, name)
     if "capacity" in data:
         out["capacity"] = c.integer(data, "capacity", minimum=0, maximum=1_000_000)
+    # Payments (see payments/policy.py): seat hold while paying, and the refund policy. Empty = default.
+    if "hold_minutes" in data:
+        out["hold_minutes"] = c.integer(data, "hold_minutes", minimum=5, maximum=1440)
+    if "refund_until_days_before" in data:
+        out["refund_until_days_before"] = c.integer(data, "refund_until_days_before", minimum=0, maximum=365)
     if creating or "currency" in data:
         currency = (data.get("currency") or (current.currency if current else "USD"))
         currency = currency.strip().upper() if isinstance(currency, str) else currency

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from flask import Blueprint, abort, current_app, render_template, send_from_directory
 
@@ -16,6 +17,11 @@ from eventsite.events.uploads import STORED_NAME_RE
 bp = Blueprint("events", __name__, template_folder="templates")
 
 UPLOAD_MAX_AGE = 365 * 24 * 3600  # stored names are random and never reused: cache for a year
+
+# Higher domains add to the event page through these callbacks (fn(event) -> extra template context),
+# appended at import time: registration puts its form there (`registration` in the context, which
+# show.html includes in its `registration` block). events never imports them.
+event_page_context: list[Callable[[Event], dict]] = []
 
 
 @bp.get("/")
@@ -34,7 +40,10 @@ def _public_event_or_404(slug: str) -> Event:
 @bp.get("/events/<slug>")
 def show(slug: str):
     page = display.event_page(_public_event_or_404(slug), now=utcnow())
-    return render_template("events/show.html", page=page, event=page.event)
+    extra: dict = {}
+    for callback in event_page_context:
+        extra.update(callback(page.event))
+    return render_template("events/show.html", page=page, event=page.event, **extra)
 
 
 @bp.get("/events/<slug>.ics")

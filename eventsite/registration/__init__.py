@@ -5,3 +5,4 @@ Importing the package imports its services, which adds `cancel_orders_of_event` 
 cancels its orders and tells the buyers.
 """
 from eventsite.registration import services as _services  # noqa: F401
+from eventsite.registration import waitlist as _waitlist  # noqa: F401  (installs the waitlist's hooks and task)

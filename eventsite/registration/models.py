@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from eventsite.core.db import utcnow
@@ -42,6 +42,10 @@ class OrderStatus(str, enum.Enum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"  # for the payment issue: the hold ran out unpaid
     REFUNDED = "refunded"  # for the payment issue: money returned, tickets cancelled
+    # The payment issue's refund states (tickets already cancelled, seats given back): the refund was
+    # asked of Stripe and is not settled yet / Stripe refused it (the organizer sees why and retries).
+    REFUND_PENDING = "refund_pending"
+    REFUND_FAILED = "refund_failed"
 
     @property
     def is_live(self) -> bool:
@@ -166,3 +170,79 @@ class Ticket(db.Model):
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<Ticket {self.id} order={self.order_id} {self.status.value}>"
+
+
+# --- waitlist (see registration/waitlist.py for the rules) ---------------------------------------
+
+class WaitlistStatus(str, enum.Enum):
+    WAITING = "waiting"  # in the queue
+    OFFERED = "offered"  # seats reserved for her (counted in `sold`) until `offer_expires_at`
+    CLAIMED = "claimed"  # she took the offer: `order_id` is her order
+    EXPIRED = "expired"  # the offer ran out unclaimed; the seats went to the next person or back on sale
+    REMOVED = "removed"  # she left the queue or declined the offer, or the event was cancelled
+
+
+# A live entry is in the queue or holds an offer: at most one per (event, email). A whitelist, like
+# LIVE_ORDER_STATUSES, so a status added later is dead unless it is listed here.
+LIVE_WAITLIST_STATUSES = (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)
+_LIVE_WAITLIST_SQL = "status IN ('waiting', 'offered')"
+
+
+class WaitlistEntry(db.Model):
+    """One person waiting for `quantity` seats of a ticket type (or of any type: `ticket_type_id` None).
+
+    The queue is FIFO by (created_at, id). `token` is the private key of her waitlist page
+    `/waitlist/<token>` (status, claim, leave), sent only to her email address.
+    """
+
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (
+        Index(
+            "uq_waitlist_entries_live_email",
+            "event_id",
+            "email",
+            unique=True,
+            postgresql_where=text(_LIVE_WAITLIST_SQL),
+            sqlite_where=text(_LIVE_WAITLIST_SQL),
+        ),
+        # The queue of an event, walked in order when seats free up.
+        Index("ix_waitlist_entries_queue", "event_id", "status", "created_at", "id"),
+        # The worker: offers that ran out, and events with people waiting.
+        Index("ix_waitlist_entries_status_expires", "status", "offer_expires_at"),
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    # What she waits for; None = any ticket type of the event. A ticket type can only be deleted while
+    # nothing of it is sold, and then its queue goes with it.
+    ticket_type_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_types.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))  # normalized, lower-cased
+    quantity: Mapped[int] = mapped_column(default=1)
+    status: Mapped[WaitlistStatus] = mapped_column(_enum(WaitlistStatus), default=WaitlistStatus.WAITING)
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # 130 bits from `secrets`
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The type whose seats are reserved for her (the wanted one, or the one picked for "any").
+    offered_ticket_type_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_types.id", ondelete="SET NULL"))
+    offered_at: Mapped[datetime | None]
+    offer_expires_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    ended_at: Mapped[datetime | None]  # expired or removed
+
+    event: Mapped[Event] = relationship()
+    ticket_type: Mapped[TicketType | None] = relationship(foreign_keys=[ticket_type_id])
+    offered_ticket_type: Mapped[TicketType | None] = relationship(foreign_keys=[offered_ticket_type_id])
+    order: Mapped[Order | None] = relationship()
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_WAITLIST_STATUSES
+
+    def offer_is_open(self, now: datetime) -> bool:
+        return (self.status == WaitlistStatus.OFFERED and self.offer_expires_at is not None
+                and now < self.offer_expires_at)
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"<WaitlistEntry {self.id} event={self.event_id} {self.status.value}>"

@@ -80,6 +80,12 @@ _tickets = Ticket.__table__
 
 on_seats_released: list[Callable[[TicketType, int], None]] = []
 
+# Callbacks fn(event, now) run by register_attendees, in its transaction, after the input is valid and
+# before it looks for her live order and claims seats. The payment domain expires the event's seat
+# holds that ran out there ("expired on read"), so an abandoned checkout the worker has not swept yet
+# blocks neither a seat nor her own new registration.
+before_registration: list[Callable[[Event, datetime], None]] = []
+
 
 
 # --- lookups -----------------------------------------------------------------------------------
@@ -127,7 +133,10 @@ def _new_code() -> str:
     raise RuntimeError("could not find a free order code")  # pragma: no cover - 2^40 codes
 
 
-def _hold_minutes() -> int:
+def _hold_minutes(event: Event | None = None) -> int:
+    """How long a paid order's seats are held: the event's own setting, else SEAT_HOLD_MINUTES."""
+    if event is not None and event.hold_minutes:
+        return int(event.hold_minutes)
     return int(current_app.config.get("SEAT_HOLD_MINUTES") or DEFAULT_HOLD_MINUTES)
 
 
@@ -179,6 +188,9 @@ def register_attendees(
         raise ValidationError(errors)
     assert email is not None
 
+    for callback in list(before_registration):
+        callback(event, now)
+
     if live_order_for(event, email) is not None:
         raise AlreadyRegisteredError()
 
@@ -197,7 +209,7 @@ def register_attendees(
         total_cents=total_cents,
         currency=paid_types[0].currency if paid_types else event.currency,
         answers=answer_values,
-        hold_expires_at=now + timedelta(minutes=_hold_minutes()) if paid else None,
+        hold_expires_at=now + timedelta(minutes=_hold_minutes(event)) if paid else None,
         created_at=now,
         confirmed_at=None if paid else now,
         confirmation_count=0,

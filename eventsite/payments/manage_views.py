@@ -1,0 +1,78 @@
+"""Organizer pages for an event's money: revenue, each paid order's payment state, refunds.
+
+Owners and organizers only (`access.event_for`: 404 outside the organization, 403 for door staff).
+The refund is one click on the list, then a confirmation page whose POST runs ONE service
+(`refund_order`, which retries a failed refund) in `run_in_transaction`.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from eventsite.core.db import run_in_transaction
+from eventsite.core.errors import DomainError
+from eventsite.core.text import format_money
+from eventsite.events.access import event_for
+from eventsite.events.manage_views import EVENT_TABS, add_event_tab
+from eventsite.payments import reports, services
+from eventsite.payments.models import RefundStatus
+from eventsite.registration.reports import order_by_code
+
+bp = Blueprint("manage_payments", __name__, url_prefix="/organizer", template_folder="templates")
+
+add_event_tab("Payments", "manage_payments.index", also=("manage_payments.refund",))
+
+
+@bp.before_request
+@login_required
+def _require_login():
+    """Every organizer page needs a login."""
+
+
+@bp.context_processor
+def _tabs():
+    return {"event_tabs": EVENT_TABS}
+
+
+def _page() -> int:
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
+        abort(400, "The page number must be a whole number from 1.")
+    return int(raw)
+
+
+@bp.get("/events/<slug>/payments")
+def index(slug: str):
+    event = event_for(current_user, slug)
+    page = _page()
+    rows, total = reports.payment_rows(event, page)
+    pages = max((total + reports.PER_PAGE - 1) // reports.PER_PAGE, 1)
+    return render_template("payments_manage/index.html", event=event, revenue=reports.revenue_by_currency(event),
+                           rows=rows, total=total, page=page, pages=pages)
+
+
+@bp.route("/events/<slug>/payments/<code>/refund", methods=["GET", "POST"])
+def refund(slug: str, code: str):
+    """GET: what the refund does, and a confirmation button; POST: refund (or retry a failed refund)."""
+    event = event_for(current_user, slug)
+    order = order_by_code(event, code)
+    row = reports.payment_row(order) if order is not None else None
+    if row is None:
+        abort(404)
+    if request.method == "POST":
+        actor = current_user._get_current_object()
+        try:
+            result = run_in_transaction(lambda: services.refund_order(order, actor=actor))
+        except DomainError as e:
+            flash(e.message, "error")
+            return redirect(url_for(".index", slug=slug), 303)
+        amount = format_money(result.amount_cents, result.currency)
+        if result.status == RefundStatus.SUCCEEDED:
+            flash(f"Order {order.code}: {amount} refunded. The buyer gets an email.", "success")
+        elif result.status == RefundStatus.FAILED:
+            flash(f"Order {order.code}: the refund of {amount} failed: {result.failure_message}", "error")
+        else:
+            flash(f"Order {order.code}: the refund of {amount} is on its way ({result.failure_message or 'pending'}); "
+                  "it is retried automatically.", "warning")
+        return redirect(url_for(".index", slug=slug), 303)
+    return render_template("payments_manage/refund.html", event=event, row=row, order=order)

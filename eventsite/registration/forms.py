@@ -1,0 +1,355 @@
+"""The public registration form and the ticket page's rename form.
+
+The registration form is built for one event: `name`, `email`, one `quantity-<ticket type id>` select
+per visible ticket type on sale, `question-<id>` for each of the event's questions, the attendee of
+each extra ticket (`attendee-<i>-name` / `attendee-<i>-email`, i = 1 for the second ticket), and
+`consent` when the event has terms. The field names are the ones PRODUCT.md and
+`registration.services` use, so the services' `ValidationError.errors` land next to their fields.
+
+The form does not validate what the services validate (names, emails, quantities, answers): it
+reads the posted values, hands them over as they came, and shows what the services said. It checks
+only what is the form's own business: the consent box, whether the paid tickets asked for can be
+paid online, and whether the names of the extra attendees were asked for yet (the no-JavaScript
+second step). WTForms renders the fields (labels, `aria-describedby` through the `field()` macro,
+what she typed kept); `validate()` is never called. CSRF is checked app-wide by `CSRFProtect`.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from datetime import datetime
+from typing import Any
+
+from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
+from wtforms import BooleanField, EmailField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.fields import SelectChoice
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from eventsite.events.display import Availability, price_label, ticket_availability, visible_ticket_types
+from eventsite.events.models import Event, QuestionKind, TicketType
+from eventsite.registration.services import ticket_slots
+from eventsite.registration.validation import (
+    EMAIL_MAX,
+    LONG_TEXT_MAX,
+    MAX_TICKETS_PER_ORDER,
+    NAME_MAX,
+    SHORT_TEXT_MAX,
+)
+
+_ATTENDEE_KEY = re.compile(r"^attendee-(\d{1,3})-(name|email)$")
+_QUANTITY_KEY = re.compile(r"^quantity-(.{1,20})$")
+
+PAYMENT_UNAVAILABLE = (
+    "Online payment is not available yet, so “{name}” cannot be booked here. "
+    "Choose a free ticket, or ask the organizer how to pay."
+)
+CONSENT_MISSING = "Tick this box to agree to the organizer's terms and conditions."
+
+
+class Marked:
+    """Marks a field as required (the asterisk, and `required` for assistive technology; the form
+    has `novalidate`). The services check it: this validator never runs."""
+
+    field_flags = {"required": True}
+
+    def __call__(self, form, field):  # pragma: no cover - validate() is never called
+        return None
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """One checkbox per option (the `field()` macro renders it as a fieldset)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+@dataclass
+class TicketRow:
+    """One visible ticket type on the form: a select when it can be bought, else just its state."""
+
+    ticket_type: TicketType
+    price: str
+    availability: Availability
+    field_name: str | None  # `quantity-<id>` when on sale, else None
+    paid_unavailable: bool = False  # paid, and online payment is not there yet
+
+    @property
+    def anchor(self) -> str:
+        return self.field_name or f"ticket-type-{self.ticket_type.id}"
+
+
+@dataclass
+class AttendeeSlot:
+    index: int  # i in `attendee-<i>-*`; ticket number i + 1
+    ticket_type_name: str | None
+
+
+class RegistrationForm(FlaskForm):
+    """Use `registration_form(event, ...)`, which adds the event's own fields."""
+
+    name = StringField("Your name", [Marked()], render_kw={"autocomplete": "name", "maxlength": NAME_MAX})
+    email = EmailField(
+        "Your email", [Marked()],
+        description="Your tickets and the link to your ticket page are sent here.",
+        render_kw={"autocomplete": "email", "maxlength": EMAIL_MAX, "spellcheck": "false", "autocapitalize": "none"},
+    )
+
+    # Filled in by registration_form().
+    event: Event
+    rows: list[TicketRow]
+    question_names: list[str]
+    attendee_slots: list[AttendeeSlot]
+    has_consent: bool
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.extra_errors: dict[str, list[str]] = {}  # errors of fields that are not on the form
+        self.already_registered = False
+
+    # --- what she asked for, as the services take it ---------------------------------------------
+
+    def quantities(self) -> dict[str, str]:
+        """Every posted `quantity-<x>`, as posted: the service refuses hidden and foreign types."""
+        return quantities_from(self._formdata)
+
+    def answers(self) -> dict[int, Any]:
+        out: dict[int, Any] = {}
+        for q in self.event.questions:
+            f = self[f"question-{q.id}"]
+            if q.kind == QuestionKind.MULTIPLE_CHOICE:
+                out[q.id] = list(f.data or [])
+            elif q.kind == QuestionKind.CHECKBOX:
+                out[q.id] = bool(f.data)
+            else:
+                out[q.id] = f.data
+        return out
+
+    def attendees(self) -> list[dict[str, str | None]]:
+        return [
+            {"name": self._formdata.get(f"attendee-{i}-name"), "email": self._formdata.get(f"attendee-{i}-email")}
+            for i in range(1, posted_attendee_count(self._formdata) + 1)
+        ]
+
+    def service_arguments(self) -> dict[str, Any]:
+        """Keyword arguments for `register_attendees`."""
+        return {
+            "buyer_name": self.name.data or "",
+            "buyer_email": self.email.data or "",
+            "quantities": self.quantities(),
+            "attendees": self.attendees(),
+            "answers": self.answers(),
+        }
+
+    # --- the form's own checks ---------------------------------------------------------------------
+
+    def needs_attendee_names(self) -> bool:
+        """More than one ticket asked for, but the attendees' name fields were never shown (no
+        JavaScript): the second step asks for them before anything is written. Only for quantities
+        the form itself offered; anything else goes straight to the service, which explains it."""
+        offered = {row.field_name: self[row.field_name] for row in self.rows if row.field_name}
+        for key, value in self.quantities().items():
+            f = offered.get(f"quantity-{key}")
+            if f is None or value not in [choice.value for choice in f.choices]:
+                return False
+        return any(f"attendee-{slot.index}-name" not in self._formdata for slot in self.wanted_slots())
+
+    def check_payment(self, *, payments_available: bool) -> bool:
+        """False (with a message on the quantity field) when paid tickets are asked for while
+        online payment is not there yet."""
+        if payments_available:
+            return True
+        ok = True
+        wanted = self.quantities()
+        for row in self.rows:
+            if row.field_name and row.ticket_type.price_cents > 0 and _int(wanted.get(str(row.ticket_type.id))) > 0:
+                self.add_error(row.field_name, PAYMENT_UNAVAILABLE.format(name=row.ticket_type.name))
+                ok = False
+        return ok
+
+    def check_consent(self) -> bool:
+        if self.has_consent and not self.consent.data:
+            self.consent.errors = [*self.consent.errors, CONSENT_MISSING]
+            return False
+        return True
+
+    # --- errors ------------------------------------------------------------------------------------
+
+    def add_error(self, name: str, message: str) -> None:
+        f = self._fields.get(name)
+        if f is not None and name != "csrf_token":
+            f.errors = [*f.errors, message]
+        elif name == "__all__":
+            self.form_errors.append(message)
+        else:
+            self.extra_errors.setdefault(name, []).append(message)
+
+    def apply_errors(self, errors: Mapping[str, str]) -> None:
+        for name, message in errors.items():
+            self.add_error(name, message)
+
+    def messages(self, name: str) -> list[str]:
+        f = self._fields.get(name)
+        return list(f.errors) if f is not None else self.extra_errors.get(name, [])
+
+    def summary(self) -> list[tuple[str | None, str]]:
+        """(anchor id or None, text) for the error summary, in the order of the page."""
+        out: list[tuple[str | None, str]] = [(None, m) for m in self.form_errors]
+        placed: set[str] = set()
+
+        def add(name: str, anchor: str | None, label: str) -> None:
+            placed.add(name)
+            for m in self.messages(name):
+                out.append((anchor, f"{label}: {m}" if label else m))
+
+        buyable = [r for r in self.rows if r.field_name]
+        add("quantity", buyable[0].anchor if buyable else "tickets", "Tickets")
+        for row in self.rows:
+            add(f"quantity-{row.ticket_type.id}", row.anchor, row.ticket_type.name)
+        for name in ["name", "email", *self.attendee_field_names(), *self.question_names,
+                     *(["consent"] if self.has_consent else [])]:
+            f = self[name]
+            choices = f.type in ("RadioField", "MultiCheckboxField")
+            add(name, f"{f.id}-0" if choices else f.id, f.label.text)
+        for name, messages in self.extra_errors.items():  # e.g. a hidden or foreign ticket type
+            if name not in placed:
+                out.extend((None, m) for m in messages)
+        return out
+
+    # --- attendees ---------------------------------------------------------------------------------
+
+    def wanted_slots(self) -> list[AttendeeSlot]:
+        """The extra tickets of what was asked for (slot 0, the buyer's own ticket, left out)."""
+        slots = ticket_slots(self.event, self.quantities())
+        return [AttendeeSlot(i, slots[i].name) for i in range(1, min(len(slots), MAX_TICKETS_PER_ORDER))]
+
+    def attendee_field_names(self) -> list[str]:
+        return [f"attendee-{s.index}-{part}" for s in self.attendee_slots for part in ("name", "email")]
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return 0
+
+
+def quantities_from(formdata: Mapping[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key in formdata:
+        m = _QUANTITY_KEY.match(key)
+        if m:
+            out[m.group(1)] = formdata.get(key)
+    return out
+
+
+def posted_attendee_count(formdata: Mapping[str, Any]) -> int:
+    """The highest `attendee-<i>-*` posted (capped): extras beyond the tickets chosen are reported."""
+    indexes = [int(m.group(1)) for key in formdata if (m := _ATTENDEE_KEY.match(key))]
+    return min(max(indexes, default=0), MAX_TICKETS_PER_ORDER)
+
+
+def registration_form(
+    event: Event, *, now: datetime, formdata=None, payments_available: bool = True
+) -> RegistrationForm:
+    """The registration form of `event`: the posted `formdata`, or a fresh form when it is None."""
+    rows: list[TicketRow] = []
+    attrs: dict[str, Any] = {}
+    for tt in visible_ticket_types(event):
+        availability = ticket_availability(tt, event, now)
+        name = None
+        if availability.can_buy:
+            name = f"quantity-{tt.id}"
+            most = min(tt.max_per_order, availability.remaining, MAX_TICKETS_PER_ORDER)
+            attrs[name] = SelectField(tt.name, choices=[SelectChoice(str(n), str(n)) for n in range(most + 1)],
+                                      default="0", validate_choice=False)
+        rows.append(TicketRow(tt, price_label(tt), availability, name,
+                              paid_unavailable=bool(name) and tt.price_cents > 0 and not payments_available))
+    buyable = [r for r in rows if r.field_name]
+    if len(buyable) == 1:
+        attrs[buyable[0].field_name].kwargs["default"] = "1"
+
+    question_names = []
+    for q in event.questions:
+        name = f"question-{q.id}"
+        question_names.append(name)
+        validators = [Marked()] if q.required else []
+        choices = [SelectChoice(o, o) for o in q.options or []]
+        if q.kind == QuestionKind.LONG_TEXT:
+            attrs[name] = TextAreaField(q.label, validators, render_kw={"rows": 4, "maxlength": LONG_TEXT_MAX})
+        elif q.kind == QuestionKind.SINGLE_CHOICE:
+            attrs[name] = RadioField(q.label, validators, choices=choices, validate_choice=False)
+        elif q.kind == QuestionKind.MULTIPLE_CHOICE:
+            # No `required` on each box (that would mean "tick every one"); the group is marked below.
+            attrs[name] = MultiCheckboxField(q.label, choices=choices, validate_choice=False)
+        elif q.kind == QuestionKind.CHECKBOX:
+            attrs[name] = BooleanField(q.label, validators)
+        else:
+            attrs[name] = StringField(q.label, validators, render_kw={"maxlength": SHORT_TEXT_MAX})
+
+    data = formdata if formdata is not None else MultiDict()
+    slots = ticket_slots(event, quantities_from(data))
+    count = max(len(slots) - 1, posted_attendee_count(data)) if formdata is not None else 0
+    attendee_slots = []
+    for i in range(1, min(count, MAX_TICKETS_PER_ORDER - 1) + 1):
+        type_name = slots[i].name if i < len(slots) else None
+        attendee_slots.append(AttendeeSlot(i, type_name))
+        attrs[f"attendee-{i}-name"] = StringField(
+            f"Ticket {i + 1}: attendee's name", [Marked()], render_kw={"autocomplete": "off", "maxlength": NAME_MAX})
+        attrs[f"attendee-{i}-email"] = EmailField(
+            f"Ticket {i + 1}: attendee's email (optional)",
+            render_kw={"autocomplete": "off", "maxlength": EMAIL_MAX, "spellcheck": "false", "autocapitalize": "none"})
+
+    if event.terms_url:
+        attrs["consent"] = BooleanField("I agree to the organizer's terms and conditions", [Marked()])
+
+    form_class = type("EventRegistrationForm", (RegistrationForm,), attrs)
+    form = form_class(formdata=formdata)  # None: a fresh form with its defaults
+    form._formdata = data
+    form.event = event
+    form.rows = rows
+    form.question_names = question_names
+    form.attendee_slots = attendee_slots
+    form.has_consent = bool(event.terms_url)
+    for q in event.questions:
+        if q.required and q.kind == QuestionKind.MULTIPLE_CHOICE:
+            form[f"question-{q.id}"].flags.required = True
+    return form
+
+
+@dataclass
+class Panel:
+    """What the event page's `registration` block shows (see templates/registration/_form.html)."""
+
+    form: RegistrationForm | None  # None: registration is not open, or nothing can be bought now
+    waitlist: bool = False  # sold out while registration is open: the waitlist is offered
+    step_two: bool = False  # no JavaScript: the extra attendees' names are asked for now
+    messages: list[str] = dc_field(default_factory=list)  # refusals that belong to no field
+
+
+# --- the ticket page ---------------------------------------------------------------------------
+
+class RenameForm(FlaskForm):
+    """Put another person's name on one ticket. Field names are the service's (`name`, `email`)."""
+
+    name = StringField("Attendee's name", [Marked()], render_kw={"maxlength": NAME_MAX, "autocomplete": "off"})
+    email = EmailField("Attendee's email (optional)",
+                       render_kw={"maxlength": EMAIL_MAX, "autocomplete": "off", "spellcheck": "false",
+                                  "autocapitalize": "none"})
+
+    def for_ticket(self, n: int) -> RenameForm:
+        """Unique ids on a page with one form per ticket (names unchanged)."""
+        for f in self:
+            if f.name != "csrf_token":
+                f.id = f.label.field_id = f"ticket-{n}-{f.name}"
+        return self
+
+    def apply_errors(self, errors: Mapping[str, str]) -> None:
+        for name, message in errors.items():
+            f = self._fields.get(name)
+            if f is not None and name != "csrf_token":
+                f.errors = [*f.errors, message]
+            else:
+                self.form_errors.append(message)

@@ -1,0 +1,298 @@
+"""Public registration pages: the form on the event page, "send my ticket again", and the
+attendee's private ticket page `/tickets/<token>` (QR codes, calendar file, rename, cancel).
+
+Thin views: read the form, call one service inside `run_in_transaction` (which commits once, or
+rolls everything back when the service raises), then redirect or render. `DomainError`s become
+messages next to their fields.
+
+Hooks (the README's design section lists them):
+- `events.views.event_page_context` gets `event_page_registration`, so the event page has the form.
+- `start_payment`: the payments domain sets it to fn(order) -> URL of the payment page, called after
+  a paid order (`pending_payment`, seats held) is committed; the visitor is redirected there (303).
+  While it is None, a form asking for paid tickets is refused and nothing is written.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_limiter.util import get_remote_address
+
+from eventsite.core.db import run_in_transaction, utcnow
+from eventsite.core.errors import ConflictError, DomainError, NotFoundError, ValidationError
+from eventsite.core.security import tokens_equal
+from eventsite.events import display
+from eventsite.events import views as event_views
+from eventsite.events.calendar import event_ics
+from eventsite.events.models import Event
+from eventsite.events.services import public_event
+from eventsite.extensions import limiter
+from eventsite.registration import emails, services
+from eventsite.registration.errors import AlreadyRegisteredError, RegistrationClosedError
+from eventsite.registration.forms import Panel, RegistrationForm, RenameForm, registration_form
+from eventsite.registration.models import Order, OrderStatus, Ticket, TicketStatus
+from eventsite.registration.qr import qr_png, qr_svg
+from eventsite.registration.validation import EMAIL_MAX
+
+bp = Blueprint("registration", __name__, template_folder="templates")
+
+start_payment: Callable[[Order], str] | None = None
+
+RESENT_MESSAGE = "If that address is registered, the ticket is on its way."
+
+
+def _payments_available() -> bool:
+    return start_payment is not None
+
+
+def _public_event_or_404(slug: str) -> Event:
+    try:
+        return public_event(slug)
+    except NotFoundError:
+        abort(404)  # drafts are never revealed
+
+
+# --- the form on the event page ----------------------------------------------------------------
+
+def _panel(event: Event, form: RegistrationForm | None, *, step_two: bool = False,
+           messages: list[str] | None = None) -> Panel:
+    now = utcnow()
+    is_open = event.registration_is_open(now)
+    if form is None:
+        form = registration_form(event, now=now, payments_available=_payments_available())
+    if is_open and any(row.field_name for row in form.rows):
+        return Panel(form, step_two=step_two, messages=messages or [])
+    # Nothing to buy right now: the ticket list, with what went wrong and, when sold out, the waitlist.
+    texts = [*(messages or []), *(text for _, text in form.summary())]
+    return Panel(None, waitlist=is_open and display.is_sold_out(event), messages=texts)
+
+
+def event_page_registration(event: Event) -> dict:
+    """The event page's callback: the registration form (or the sold-out state) in `registration`."""
+    return {"registration": _panel(event, None)}
+
+
+if event_page_registration not in event_views.event_page_context:
+    event_views.event_page_context.append(event_page_registration)
+
+
+def _event_page(event: Event, panel: Panel, status: int = 200):
+    """The event page as events.views.show renders it (every domain's callback), with `panel`."""
+    page = display.event_page(event, now=utcnow())
+    context: dict = {}
+    for callback in event_views.event_page_context:
+        if callback is not event_page_registration:
+            context.update(callback(event))
+    context["registration"] = panel
+    return render_template("events/show.html", page=page, event=event, **context), status
+
+
+def _registration_limit() -> str:
+    return current_app.config["REGISTRATION_RATE_LIMIT"]
+
+
+@bp.post("/events/<slug>/register")
+@limiter.limit(_registration_limit, key_func=get_remote_address)
+def register(slug: str):
+    event = _public_event_or_404(slug)
+    form = registration_form(event, now=utcnow(), formdata=request.form, payments_available=_payments_available())
+    if not form.check_payment(payments_available=_payments_available()):
+        form.check_consent()
+        return _event_page(event, _panel(event, form), 422)
+    if form.needs_attendee_names():
+        return _event_page(event, _panel(event, form, step_two=True))
+    if not form.check_consent():
+        return _event_page(event, _panel(event, form), 422)
+    arguments = form.service_arguments()
+    try:
+        order = run_in_transaction(lambda: _register(event, arguments))
+    except RegistrationClosedError as e:
+        return _event_page(event, _panel(event, None, messages=[e.message]), e.status)
+    except DomainError as e:
+        # Seats may have changed: a fresh form from what she posted, with the service's messages.
+        form = registration_form(event, now=utcnow(), formdata=request.form, payments_available=_payments_available())
+        if isinstance(e, ValidationError):
+            form.apply_errors(e.errors)
+        else:
+            form.add_error(e.field or "__all__", e.message)
+            form.already_registered = isinstance(e, AlreadyRegisteredError)
+        return _event_page(event, _panel(event, form), e.status)
+    if order.status == OrderStatus.PENDING_PAYMENT:
+        return redirect(start_payment(order), 303)
+    flash(f"You are registered. Your ticket{'s are' if len(order.tickets) > 1 else ' is'} on the way to "
+          f"{order.buyer_email}; this page is yours, keep its link.", "success")
+    return redirect(url_for(".ticket", token=order.token), 303)
+
+
+def _register(event: Event, arguments: dict) -> Order:
+    order = services.register_attendees(event, **arguments)
+    if order.status == OrderStatus.PENDING_PAYMENT and not _payments_available():
+        # The form checks this first; should a paid order slip through, nothing of it is kept.
+        raise ConflictError("Online payment is not available yet.", code="payment_unavailable", field="quantity")
+    return order
+
+
+# --- send my ticket again ----------------------------------------------------------------------
+
+def _resend_limit() -> str:
+    return current_app.config.get("RESEND_RATE_LIMIT", "5 per hour")
+
+
+def _resend_email_limit() -> str:
+    return current_app.config.get("RESEND_EMAIL_RATE_LIMIT", "3 per hour")
+
+
+def _resend_email_key() -> str:
+    email = (request.form.get("email") or "").strip().lower()[:EMAIL_MAX]
+    return f"resend:{request.view_args.get('slug', '')}:{email}"
+
+
+@bp.post("/events/<slug>/resend")
+@limiter.limit(_resend_limit, key_func=get_remote_address)
+@limiter.limit(_resend_email_limit, key_func=_resend_email_key)
+def resend(slug: str):
+    """Always the same answer: the page never tells who is registered."""
+    event = _public_event_or_404(slug)
+    email = request.form.get("email") or ""
+    run_in_transaction(lambda: services.resend_tickets(event, email))
+    return render_template("registration/resent.html", event=event, message=RESENT_MESSAGE)
+
+
+# --- the ticket page ---------------------------------------------------------------------------
+
+def private(view):
+    """The ticket pages are a bearer link: not stored, not indexed, not leaked to other sites."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        response = current_app.make_response(view(*args, **kwargs))
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Robots-Tag"] = "noindex, nofollow"
+        return response
+
+    return wrapper
+
+
+def _order_or_404(token: str) -> Order:
+    order = services.order_by_token(token)
+    if order is None:
+        abort(404)
+    return order
+
+
+def _nth_ticket_or_404(order: Order, n: int) -> Ticket:
+    if not 1 <= n <= len(order.tickets):
+        abort(404)
+    return order.tickets[n - 1]
+
+
+def shows_qr(ticket: Ticket) -> bool:
+    """Only a ticket that admits someone has a code: valid, and its order confirmed (paid or free)."""
+    return ticket.status == TicketStatus.VALID and ticket.order.status == OrderStatus.CONFIRMED
+
+
+def _ticket_page(order: Order, *, forms: dict[int, RenameForm] | None = None, status: int = 200):
+    forms = forms or {}
+    editable = order.is_live
+    items = []
+    for n, t in enumerate(order.tickets, start=1):
+        form = forms.get(n)
+        if form is None and editable and t.status == TicketStatus.VALID:
+            form = RenameForm(formdata=None, data={"name": t.attendee_name, "email": t.attendee_email or ""})
+        items.append({
+            "n": n,
+            "ticket": t,
+            "qr": qr_svg(t.secret, label=f"QR code of ticket {n}, {t.attendee_name}") if shows_qr(t) else None,
+            "form": form.for_ticket(n) if form is not None and t.status == TicketStatus.VALID and editable else None,
+            "open": n in forms,
+        })
+    return render_template(
+        "registration/ticket.html", order=order, event=order.event, items=items,
+        when=display.format_range(order.event), map_url=display.map_url(order.event),
+        answers=emails._answer_lines(order), valid_count=len(order.valid_tickets),
+    ), status
+
+
+@bp.get("/tickets/<token>")
+@private
+def ticket(token: str):
+    return _ticket_page(_order_or_404(token))
+
+
+@bp.get("/tickets/<token>.ics")
+@private
+def ticket_ics(token: str):
+    event = _order_or_404(token).event
+    return current_app.response_class(
+        event_ics(event), mimetype="text/calendar",
+        headers={"Content-Disposition": f'attachment; filename="{event.slug}.ics"'},
+    )
+
+
+@bp.get("/tickets/<token>/qr/<secret>.png")
+@private
+def ticket_qr(token: str, secret: str):
+    order = _order_or_404(token)
+    match = next((t for t in order.tickets if tokens_equal(t.secret, secret)), None)
+    if match is None or not shows_qr(match):
+        abort(404)
+    return current_app.response_class(qr_png(match.secret), mimetype="image/png")
+
+
+@bp.post("/tickets/<token>/<int:n>/rename")
+@private
+def rename(token: str, n: int):
+    order = _order_or_404(token)
+    t = _nth_ticket_or_404(order, n)
+    form = RenameForm()
+    try:
+        run_in_transaction(lambda: services.rename_attendee(t, form.name.data or "", form.email.data or None))
+    except ValidationError as e:
+        form.apply_errors(e.errors)
+        return _ticket_page(order, forms={n: form}, status=e.status)
+    except DomainError as e:
+        form.form_errors.append(e.message)
+        return _ticket_page(order, forms={n: form}, status=e.status)
+    flash(f"Ticket {n} is now in the name of {t.attendee_name}.", "success")
+    return redirect(url_for(".ticket", token=token), 303)
+
+
+@bp.route("/tickets/<token>/cancel", methods=["GET", "POST"])
+@private
+def cancel_order(token: str):
+    order = _order_or_404(token)
+    if request.method == "GET":
+        return _confirm_page(order, None)
+    try:
+        run_in_transaction(lambda: services.cancel_order(order))
+    except DomainError as e:
+        return _confirm_page(order, None, error=e.message, status=e.status)
+    flash("Your registration is cancelled. A confirmation is on its way by email.", "success")
+    return redirect(url_for(".ticket", token=token), 303)
+
+
+@bp.route("/tickets/<token>/<int:n>/cancel", methods=["GET", "POST"])
+@private
+def cancel_ticket(token: str, n: int):
+    order = _order_or_404(token)
+    t = _nth_ticket_or_404(order, n)
+    if request.method == "GET":
+        return _confirm_page(order, n)
+    try:
+        run_in_transaction(lambda: services.cancel_ticket(t))
+    except DomainError as e:
+        return _confirm_page(order, n, error=e.message, status=e.status)
+    flash(f"Ticket {n} is cancelled. A confirmation is on its way by email.", "success")
+    return redirect(url_for(".ticket", token=token), 303)
+
+
+def _confirm_page(order: Order, n: int | None, *, error: str | None = None, status: int = 200):
+    t = order.tickets[n - 1] if n else None
+    if t is not None:
+        cancellable = t.status == TicketStatus.VALID and order.is_live
+    else:
+        cancellable = order.is_live and bool(order.valid_tickets)
+    return render_template("registration/cancel.html", order=order, event=order.event, n=n, ticket=t,
+                           cancellable=cancellable, error=error), status
