@@ -89,7 +89,11 @@ class Config:
     RATELIMIT_STRATEGY = "moving-window"
     LOGIN_RATE_LIMIT = "10 per minute;50 per hour"  # per client address
     LOGIN_EMAIL_RATE_LIMIT = "10 per minute;30 per hour"  # failed attempts per account
-    REGISTRATION_RATE_LIMIT = "20 per minute"
+    REGISTRATION_RATE_LIMIT = "20 per minute"  # per client address
+    RESEND_RATE_LIMIT = "5 per hour"  # "send my ticket again", per client address
+    RESEND_EMAIL_RATE_LIMIT = "3 per hour"  # ... and per email and event
+    WAITLIST_RATE_LIMIT = "10 per hour"
+    WAITLIST_OFFER_HOURS = 48
     # argon2id, above OWASP's minimum (m=19 MiB, t=2, p=1)
     PASSWORD_HASH_PARAMS = {"time_cost": 3, "memory_cost": 65536, "parallelism": 4}
     INVITATION_MAX_AGE = timedelta(days=7)

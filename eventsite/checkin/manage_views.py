@@ -107,8 +107,8 @@ def scan(slug: str):
     event = event_for(current_user, slug, roles=DOOR)
     try:
         body = _body()
-        args = dict(event=event, staff=_actor(), door=body.get("door"), request_id=body.get("request_id"),
-                    method=body.get("method") or ("keyboard" if request.is_json else "form"))
+        args = {"event": event, "staff": _actor(), "door": body.get("door"), "request_id": body.get("request_id"),
+                "method": body.get("method") or ("keyboard" if request.is_json else "form")}
         if body.get("ticket_id") not in (None, ""):
             ticket_id = _int_or_none(body.get("ticket_id"))
             outcome = run_in_transaction(lambda: services.check_in_ticket(ticket_id, **args))

@@ -9,8 +9,9 @@ Who and where: the `ok` row of a check-in carries the staff member and the door,
 checked in at 19:04 at Door B by Sam" is read from the log without columns on `tickets`.
 
 `request_id` is the client's id of one scan request (a UUID the screen makes per scan). It is unique
-per event: a request sent again (a retry after a timeout, a double tap, a page re-posted) finds its
-row and gets the original answer instead of being a second scan. NULLs do not collide.
+per event: a request sent again (a retry after a timeout, a double tap, a page re-posted) meets its
+row (`INSERT ... ON CONFLICT DO NOTHING`) and gets the original answer instead of being a second
+scan. NULLs do not collide.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
@@ -208,7 +208,7 @@ def arrivals(event: Event) -> Arrivals:
     ))
     if not times:
         return Arrivals([], 15, 0, 0)
-    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
     bucket = BUCKET
     span = times[-1] - times[0]
     while span / bucket >= MAX_BARS:  # days of check-ins (a test run, a multi-day event): wider bars
@@ -250,15 +250,15 @@ class TypeRow:
 
 def by_ticket_type(event: Event) -> list[TypeRow]:
     """Checked in vs registered (valid tickets of confirmed orders), per ticket type, in their order."""
-    rows = dict(
-        (type_id, (int(registered), int(checked_in)))
+    rows = {
+        type_id: (int(registered), int(checked_in))
         for type_id, registered, checked_in in db.session.execute(
             select(Ticket.ticket_type_id, func.count(Ticket.id), func.count(Ticket.checked_in_at))
             .join(Order, Order.id == Ticket.order_id)
             .where(Ticket.event_id == event.id, _admissible())
             .group_by(Ticket.ticket_type_id)
         )
-    )
+    }
     return [TypeRow(tt.name, *rows.get(tt.id, (0, 0))) for tt in event.ticket_types]
 
 

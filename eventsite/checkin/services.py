@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -312,12 +313,35 @@ def _claim(ticket: Ticket, now: datetime) -> bool:
     return won
 
 
+def _release(ticket: Ticket, now: datetime) -> None:
+    """Take back our own `_claim` of this transaction (the request turned out to be a replay)."""
+    db.session.execute(
+        update(_tickets).where(_tickets.c.id == ticket.id, _tickets.c.checked_in_at == now)
+        .values(checked_in_at=None).execution_options(synchronize_session=False)
+    )
+    set_committed_value(ticket, "checked_in_at", None)
+
+
+def _insert_scan(values: dict) -> int | None:
+    """Append one log row; its id, or None when its request id is already taken (a replay).
+
+    `INSERT ... ON CONFLICT (event_id, request_id) DO NOTHING RETURNING id`, on PostgreSQL and on
+    SQLite alike: if the same request is in flight in another transaction, PostgreSQL waits for it
+    to commit, then does nothing. One statement instead of a pre-check and a savepoint."""
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(Scan.__table__).values(**values)
+    if values.get("request_id") is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=["event_id", "request_id"])
+    return db.session.execute(statement.returning(Scan.__table__.c.id)).scalar_one_or_none()
+
+
 def _scan_once(event: Event, ticket: Ticket | None, *, staff, door: str, request_id: str | None,
                method: str, now: datetime, raw: object) -> CheckinResult:
     result = _judge(event, ticket)
+    claimed = False
     if result is None:
         if _claim(ticket, now):
-            result = ScanResult.OK
+            result, claimed = ScanResult.OK, True
         else:  # another door got there first, or it was cancelled meanwhile: read what happened
             ticket = _load_ticket(id=ticket.id)
             result = _judge(event, ticket) or ScanResult.ALREADY_CHECKED_IN
@@ -327,18 +351,24 @@ def _scan_once(event: Event, ticket: Ticket | None, *, staff, door: str, request
         logged_code = ticket.secret[:6] + "…"  # enough to recognise it, not enough to use it
     else:
         logged_code = ""
-    scan = Scan(
-        event_id=event.id,
-        ticket_id=ticket.id if ticket is not None and result is not ScanResult.WRONG_EVENT else None,
-        staff_id=getattr(staff, "id", None), staff_name=_staff_name(staff), door=door,
-        action=ScanAction.CHECK_IN.value, method=method, result=result.value, code=logged_code,
-        request_id=request_id, created_at=now,
-    )
-    db.session.add(scan)
-    db.session.flush()
-    extra: dict = {"scan_id": scan.id}
+    staff_name = _staff_name(staff)
+    scan_id = _insert_scan({
+        "event_id": event.id,
+        "ticket_id": ticket.id if ticket is not None and result is not ScanResult.WRONG_EVENT else None,
+        "staff_id": getattr(staff, "id", None), "staff_name": staff_name, "door": door,
+        "action": ScanAction.CHECK_IN.value, "method": method, "result": result.value, "code": logged_code,
+        "request_id": request_id, "created_at": now,
+    })
+    if scan_id is None:  # this request was answered before (or is being answered right now)
+        if claimed:
+            _release(ticket, now)
+        original = _scan_for_request(event.id, request_id)
+        if original is None:  # pragma: no cover - the conflicting row vanished: the log is append-only
+            raise RuntimeError("a scan's request id conflicted with a row that does not exist")
+        return _replay(event, original)
+    extra: dict = {"scan_id": scan_id}
     if result is ScanResult.OK:
-        extra.update(checked_in_at=now, checked_in_door=door, checked_in_by=scan.staff_name)
+        extra.update(checked_in_at=now, checked_in_door=door, checked_in_by=staff_name)
     if result is ScanResult.WRONG_EVENT:
         extra["other_event"] = _other_event_title(event, ticket)
     return _describe(event, result, ticket, **extra)
@@ -356,31 +386,16 @@ def _replay(event: Event, original: Scan) -> CheckinResult:
 
 
 def _scan_for_request(event_id: int, request_id: str) -> Scan | None:
-    return db.session.scalar(select(Scan).where(Scan.event_id == event_id, Scan.request_id == request_id))
+    return db.session.scalar(select(Scan).where(Scan.event_id == event_id, Scan.request_id == request_id)
+                             .execution_options(populate_existing=True))
 
 
 def _scan(event: Event, find_ticket, *, staff, door, request_id, method, now, raw) -> CheckinResult:
     door = clean_door(door)
     request_id = clean_request_id(request_id)
     method = _clean_method(method)
-    if request_id is not None and (original := _scan_for_request(event.id, request_id)) is not None:
-        return _replay(event, original)
-    ticket = find_ticket()
-    kwargs = dict(staff=staff, door=door, request_id=request_id, method=method, now=now or utcnow(), raw=raw)
-    if request_id is None:
-        return _scan_once(event, ticket, **kwargs)
-    try:
-        # The same request running twice at once (a retry while the first is still in flight): on
-        # PostgreSQL the second INSERT waits for the first to commit, then breaks the unique
-        # (event_id, request_id); its check-in is rolled back with the savepoint and it answers
-        # like the first.
-        with db.session.begin_nested():
-            return _scan_once(event, ticket, **kwargs)
-    except IntegrityError:
-        original = _scan_for_request(event.id, request_id)
-        if original is None:
-            raise
-        return _replay(event, original)
+    return _scan_once(event, find_ticket(), staff=staff, door=door, request_id=request_id, method=method,
+                      now=now or utcnow(), raw=raw)
 
 
 def check_in(ticket_secret: object, *, event: Event, staff, door: str | None = None,

@@ -41,6 +41,47 @@ def _page() -> int:
     return int(raw)
 
 
+def _order_page_payment(order) -> dict:
+    """`registration.manage_views.order_page_context`: the payment panel of the organizer's order page:
+    state, amount, Stripe ids, refunds with Stripe's message, and the link to refund or retry."""
+    row = reports.payment_row(order)
+    if row is None:
+        return {}
+    p = row.payment
+    remaining = max(p.amount_cents - p.amount_refunded_cents, 0)
+    return {"payment": {
+        "state": row.state_label,
+        "payment_state": p.status.label,
+        "amount_text": format_money(p.amount_cents, p.currency),
+        "refunded_text": format_money(p.amount_refunded_cents, p.currency) if p.amount_refunded_cents else None,
+        "remaining_text": format_money(remaining, p.currency),
+        "paid_at": p.paid_at,
+        "test_mode": p.provider == "dev",
+        "checkout_session_id": p.checkout_session_id,
+        "payment_intent_id": p.payment_intent_id,
+        "refunds": [{
+            "amount_text": format_money(r.amount_cents, r.currency), "status": r.status.value,
+            "reason": r.reason.label, "created_at": r.created_at, "completed_at": r.completed_at,
+            "stripe_refund_id": r.stripe_refund_id, "failure_message": r.failure_message,
+        } for r in row.refunds],
+        "can_refund": row.can_refund,
+        "can_retry": row.can_retry,
+        "failure": row.last_failure if row.can_retry else None,
+        "refund_url": url_for(".refund", slug=order.event.slug, code=order.code)
+        if row.can_refund or row.can_retry else None,
+    }}
+
+
+def _install_hooks() -> None:
+    from eventsite.registration import manage_views as registration_manage_views
+
+    if _order_page_payment not in registration_manage_views.order_page_context:
+        registration_manage_views.order_page_context.append(_order_page_payment)
+
+
+_install_hooks()
+
+
 @bp.get("/events/<slug>/payments")
 def index(slug: str):
     event = event_for(current_user, slug)

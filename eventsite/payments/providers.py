@@ -16,7 +16,7 @@ answer 404 (and the dev secret is not accepted by the webhook, whose secret is t
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import current_app
@@ -58,7 +58,7 @@ class DevGateway:
                       idempotency_key: str) -> dict:
         return {"id": "re_dev_" + random_token(100).lower(), "object": "refund", "status": "succeeded",
                 "amount": amount, "payment_intent": payment_intent, "metadata": metadata,
-                "created": int(datetime.now(timezone.utc).timestamp())}
+                "created": int(datetime.now(UTC).timestamp())}
 
 
 def mode() -> str:

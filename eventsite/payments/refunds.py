@@ -12,9 +12,11 @@ States. A refund is a `Refund` row and moves the order with it:
 Idempotency. Each attempt at Stripe carries `Refund.idempotency_key`
 (`eventsite-refund-<order code>-<n>-<attempt>`). Repeating an attempt (a transaction retried after a
 deadlock, a worker that died after the call, an answer lost on the network) sends the same key, so
-Stripe refunds once. A transient failure (timeout, 5xx, rate limit) keeps the refund `pending` and
-the worker tries again with the same key after a backoff; only a refusal rotates the key, so the
-organizer's retry is a genuinely new request. Stripe itself never refunds more than was paid.
+Stripe refunds once. A transient failure (no answer, a 5xx, a rate limit) keeps the refund
+`pending` and the worker tries again after a backoff. The key changes only when Stripe *answered*
+(a refusal, or a 5xx, which Stripe replays for the same key); an attempt that got no answer is resent
+with its own key, since Stripe may have made it. Stripe never refunds more than was paid, and a
+"charge already refunded" answer counts as done.
 
 The Stripe call happens inside the caller's transaction, with the order row locked: the same unit
 of work records what Stripe answered. If that transaction is lost after Stripe refunded, the
@@ -31,9 +33,20 @@ from eventsite.core.db import begin_write, utcnow
 from eventsite.extensions import db
 from eventsite.payments import emails, providers
 from eventsite.payments.errors import NotRefundableError
-from eventsite.payments.models import Payment, PaymentStatus, Refund, RefundReason, RefundStatus
+from eventsite.payments.models import (
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundReason,
+    RefundStatus,
+)
 from eventsite.payments.policy import CancellationQuote, quote_cancellation
-from eventsite.payments.services import lock_order, lock_payment, refundable_cents, set_order_status
+from eventsite.payments.services import (
+    lock_order,
+    lock_payment,
+    refundable_cents,
+    set_order_status,
+)
 from eventsite.payments.stripe_gateway import GatewayError
 from eventsite.registration import emails as registration_emails
 from eventsite.registration import services as registration_services
@@ -84,17 +97,20 @@ def _succeeded(refund: Refund, now: datetime) -> None:
     db.session.flush()
 
 
-def _failed(refund: Refund, message: str, *, retryable: bool, now: datetime) -> None:
+def _failed(refund: Refund, message: str, *, retryable: bool, new_key: bool, now: datetime) -> None:
+    """Record a failed attempt. `retryable`: worth trying again by itself (the worker does, with a
+    backoff, up to MAX_AUTOMATIC_ATTEMPTS). `new_key`: Stripe answered, and replays that answer for
+    the key, so the next attempt must be a new request; otherwise (no answer) it resends the key."""
     refund.failure_message = message[:2000]
+    if new_key:
+        refund.idempotency_key = _next_key(refund)
     if retryable and refund.attempts < MAX_AUTOMATIC_ATTEMPTS:
-        refund.next_attempt_at = now + _backoff(refund.attempts)  # same key: the worker tries again
+        refund.next_attempt_at = now + _backoff(refund.attempts)
         log.warning("refund %s of order %s: %s; trying again at %s", refund.id, refund.order_id, message,
                     refund.next_attempt_at.isoformat())
     else:
         refund.status = RefundStatus.FAILED
         refund.next_attempt_at = None
-        if not retryable:
-            refund.idempotency_key = _next_key(refund)  # Stripe said no: a retry is a new request
         set_order_status(refund.order, OrderStatus.REFUND_FAILED, from_=(OrderStatus.REFUND_PENDING,))
         log.warning("refund %s of order %s failed: %s", refund.id, refund.order_id, message)
     db.session.flush()
@@ -109,11 +125,11 @@ def send_refund(refund: Refund, *, now: datetime | None = None) -> Refund:
     gw = providers.gateway()
     if gw is None or gw.provider != payment.provider:
         _failed(refund, "Refunds cannot be sent: the payment provider this order was paid through is not "
-                        "configured (STRIPE_SECRET_KEY).", retryable=False, now=now)
+                        "configured (STRIPE_SECRET_KEY).", retryable=False, new_key=False, now=now)
         return refund
     if not payment.payment_intent_id:
         _failed(refund, "No Stripe payment is recorded for this order, so there is nothing to refund at Stripe.",
-                retryable=False, now=now)
+                retryable=False, new_key=False, now=now)
         return refund
     refund.attempts += 1
     db.session.flush()
@@ -127,14 +143,15 @@ def send_refund(refund: Refund, *, now: datetime | None = None) -> Refund:
         if e.code == "charge_already_refunded":
             log.info("refund %s: Stripe says the charge is already refunded", refund.id)
             _succeeded(refund, now)
-        else:
-            _failed(refund, e.message, retryable=e.retryable, now=now)
+        else:  # a refusal or a 5xx was answered (and is replayed for this key); no answer: same key again
+            _failed(refund, e.message, retryable=e.retryable, new_key=e.http_status is not None
+                    and (not e.retryable or e.http_status >= 500), now=now)
         return refund
     status = result.get("status")
     refund.stripe_refund_id = result.get("id") if isinstance(result.get("id"), str) else None
     if status in ("failed", "canceled"):
         reason = str(result.get("failure_reason") or status).replace("_", " ")
-        _failed(refund, f"Stripe could not make the refund: {reason}.", retryable=False, now=now)
+        _failed(refund, f"Stripe could not make the refund: {reason}.", retryable=False, new_key=True, now=now)
     else:  # succeeded, or pending/requires_action at Stripe: accepted, it settles on Stripe's side
         _succeeded(refund, now)
     return refund

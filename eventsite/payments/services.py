@@ -55,7 +55,11 @@ from eventsite.events.display import absolute_url, event_path
 from eventsite.events.models import Event, EventStatus, TicketType
 from eventsite.extensions import db
 from eventsite.payments import providers
-from eventsite.payments.errors import NotPayableError, PaymentsUnavailableError, UnknownPaymentError
+from eventsite.payments.errors import (
+    NotPayableError,
+    PaymentsUnavailableError,
+    UnknownPaymentError,
+)
 from eventsite.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from eventsite.payments.stripe_gateway import GatewayError
 from eventsite.registration import emails as registration_emails
@@ -224,6 +228,10 @@ def start_checkout(order: Order, *, now: datetime | None = None) -> str | None:
         raise NotPayableError("The time to pay for this registration has run out and its seats were released. "
                               "Please register again.")
     payment = _payment_row(order, gw.provider, now)
+    if payment.status == PaymentStatus.PROCESSING:
+        # Her bank payment is on its way through this session: a second session could be paid too.
+        raise NotPayableError("Your payment is being processed. We will email your tickets as soon as it is "
+                              "confirmed.")
     if payment.checkout_session_id and payment.provider == gw.provider \
             and payment.status == PaymentStatus.OPEN and payment.checkout_url:
         return payment.checkout_url  # one session per order: the same page again
@@ -448,16 +456,22 @@ def expire_order(order: Order, *, now: datetime, payment_status: PaymentStatus =
     return True
 
 
-def expire_holds(now: datetime | None = None, *, event: Event | None = None, limit: int = HOLD_SWEEP_BATCH) -> int:
+def expire_holds(now: datetime | None = None, *, event: Event | None = None, limit: int = HOLD_SWEEP_BATCH,
+                 wait: bool = False) -> int:
     """Expire pending orders whose hold ran out (of one event, or all); returns how many.
 
-    Rows another transaction is working on (a payment being fulfilled right now) are skipped
-    (FOR UPDATE SKIP LOCKED on PostgreSQL): they are either paid or swept next time.
+    The worker skips rows another transaction is working on (FOR UPDATE SKIP LOCKED on PostgreSQL):
+    they are paid, or swept by that transaction, or swept next time. A registration waits for them
+    instead (`wait=True`): had it skipped a hold another registration is expiring right now, it would
+    read the seats as still taken and answer "sold out" a moment before they come back. It waits
+    holding no other lock yet (this is the first thing its transaction does), and the rows are locked
+    in one order (hold end, id), so two registrations queue rather than deadlock; once the first
+    commits, the second's SELECT re-checks `status` and finds those orders gone.
     """
     now = now or utcnow()
     ids = db.session.scalars(
         _expired_holds(now, event.id if event is not None else None)
-        .order_by(Order.hold_expires_at, Order.id).limit(limit).with_for_update(skip_locked=True)
+        .order_by(Order.hold_expires_at, Order.id).limit(limit).with_for_update(skip_locked=not wait)
     ).all()
     count = 0
     for order_id in ids:
@@ -479,7 +493,7 @@ def expire_holds_task(now: datetime) -> int:
 
 def _expire_holds_before_registration(event: Event, now: datetime) -> None:
     """`registration.before_registration`: this event's holds that ran out stop counting now."""
-    expire_holds(now, event=event)
+    expire_holds(now, event=event, wait=True)
 
 
 def release_hold(token: object, *, now: datetime | None = None) -> Payment:
@@ -538,13 +552,13 @@ def _wire() -> None:
 _wire()
 
 # Re-exported entry points (callers import payments.services).
-from eventsite.payments.refunds import (  # noqa: E402
+from eventsite.payments.refunds import (
     cancel_paid_order,
     refund_order,
     retry_refund,
     send_due_refunds,
 )
-from eventsite.payments.webhooks import process_webhook  # noqa: E402
+from eventsite.payments.webhooks import process_webhook
 
 __all__ = [
     "Fulfilment", "cancel_paid_order", "checkout_url_for_token", "confirm_return", "expire_holds",

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy.exc import OperationalError
 
 from eventsite.core.db import is_retryable_conflict, run_in_transaction, utcnow
@@ -20,6 +29,7 @@ from eventsite.events.display import event_path
 from eventsite.extensions import csrf, db
 from eventsite.payments import dev, policy, providers, services
 from eventsite.payments.errors import NotPayableError, PaymentsUnavailableError
+from eventsite.payments.models import PaymentStatus, RefundReason
 from eventsite.payments.refunds import cancellation_quote
 from eventsite.registration.errors import NotCancellableError
 from eventsite.registration.models import OrderStatus
@@ -78,8 +88,11 @@ def _status_page(payment, *, returned: bool):
     order = payment.order
     now = utcnow()
     payable = (order.status == OrderStatus.PENDING_PAYMENT and order.hold_expires_at is not None
-               and order.hold_expires_at > now and not payment.is_paid)
+               and order.hold_expires_at > now and not payment.is_paid
+               and payment.status != PaymentStatus.PROCESSING)
+    late_payment = any(r.reason == RefundReason.LATE_PAYMENT for r in payment.refunds)
     return render_template("payments/status.html", payment=payment, order=order, event=order.event,
+                           late_payment=late_payment,
                            payable=payable, waiting=returned and payable, event_url=event_path(order.event),
                            ticket_url=ticket_path(order))
 
@@ -149,6 +162,24 @@ def _refund_policy_context(event) -> dict:
     return {}
 
 
+def _ticket_page_payment(order) -> dict:
+    """`registration.views.ticket_page_context`: on the ticket page of a paid order, the link to pay
+    (pending), to cancel with the policy's refund (paid and confirmed), and the refund's amount."""
+    payment = services.payment_for(order)
+    if payment is None:
+        return {}
+    refund = payment.refunds[-1] if payment.refunds else None
+    return {"payment": {
+        "pay_url": url_for(".order_page_for_ticket", token=order.token)
+        if order.status == OrderStatus.PENDING_PAYMENT else None,
+        "processing": payment.status == PaymentStatus.PROCESSING,
+        "cancel_url": url_for(".cancel_order", token=order.token)
+        if order.status == OrderStatus.CONFIRMED and payment.is_paid else None,
+        "refund_text": format_money(refund.amount_cents, refund.currency) if refund is not None else None,
+        "late_payment": refund is not None and refund.reason == RefundReason.LATE_PAYMENT,
+    }}
+
+
 def _install_hooks() -> None:
     from eventsite.events import views as event_views
     from eventsite.registration import views as registration_views
@@ -156,6 +187,8 @@ def _install_hooks() -> None:
     registration_views.start_payment = start_payment
     if _refund_policy_context not in event_views.event_page_context:
         event_views.event_page_context.append(_refund_policy_context)
+    if _ticket_page_payment not in registration_views.ticket_page_context:
+        registration_views.ticket_page_context.append(_ticket_page_payment)
 
 
 _install_hooks()
@@ -181,8 +214,8 @@ def cancel_order(token: str):
         if refund is None:
             flash("Your registration is cancelled.", "success")
         elif refund.status.value == "failed":
-            flash("Your registration is cancelled. The refund could not be sent yet; the organizer has been "
-                  "notified and will send it.", "warning")
+            flash("Your registration is cancelled. The refund could not be sent yet; the organizer sees this "
+                  "and will send it.", "warning")
         else:
             flash(f"Your registration is cancelled and {format_money(refund.amount_cents, refund.currency)} "
                   "is on its way back to you.", "success")

@@ -32,7 +32,14 @@ from eventsite.core.db import utcnow
 from eventsite.extensions import db
 from eventsite.payments import emails, providers
 from eventsite.payments.errors import WebhookNotConfiguredError, WebhookRejectedError
-from eventsite.payments.models import Payment, PaymentStatus, Refund, RefundReason, RefundStatus, StripeEvent
+from eventsite.payments.models import (
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundReason,
+    RefundStatus,
+    StripeEvent,
+)
 from eventsite.payments.services import (
     Fulfilment,
     expire_order,

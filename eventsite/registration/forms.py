@@ -141,6 +141,7 @@ class RegistrationForm(FlaskForm):
             "quantities": self.quantities(),
             "attendees": self.attendees(),
             "answers": self.answers(),
+            "terms_accepted": bool(self.has_consent and self.consent.data),
         }
 
     # --- the form's own checks ---------------------------------------------------------------------

@@ -6,8 +6,14 @@ Owners and organizers only: `access.event_for` answers 404 to people outside the
 `reports.py`; every change is ONE service of `services.py` run through `run_in_transaction` (which
 commits once and, on SQLite, takes the writer lock first). A refusal of the service (`DomainError`)
 becomes a message, never a 500.
+
+Hook: `order_page_context`, callbacks fn(order) -> extra context for the order page. The payments
+domain adds `payment` (see `order.html`): the payment's state, amount and Stripe ids, its refunds,
+and the link to refund (or retry a failed refund).
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user, login_required
@@ -24,6 +30,8 @@ from eventsite.registration import reports, services
 from eventsite.registration.models import Order, OrderSource, Ticket
 
 bp = Blueprint("manage_registration", __name__, url_prefix="/organizer", template_folder="templates")
+
+order_page_context: list[Callable[[Order], dict]] = []
 
 add_event_tab("Registrations", "manage_registration.index", also=(
     "manage_registration.order", "manage_registration.cancel_order", "manage_registration.cancel_ticket",
@@ -116,8 +124,11 @@ def chart(slug: str):
 def order(slug: str, code: str):
     event = event_for(current_user, slug)
     order = _order(event, code)
+    extra: dict = {}
+    for callback in order_page_context:
+        extra.update(callback(order))
     return render_template("registration_manage/order.html", event=event, order=order,
-                           answers=reports.answer_lines(event, order.answers))
+                           answers=reports.answer_lines(event, order.answers), **extra)
 
 
 @bp.route("/events/<slug>/orders/<code>/cancel", methods=["GET", "POST"])

@@ -106,6 +106,11 @@ class Order(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    # Her consent to the organizer's terms (`Event.terms_url`), recorded when she registered: when she
+    # agreed, and the address she agreed to (the organizer may change the link later). Both empty when
+    # the event had no terms, and for complimentary orders (the organizer's guests agreed to nothing).
+    terms_accepted_at: Mapped[datetime | None]
+    terms_url: Mapped[str | None] = mapped_column(String(500))
 
     event: Mapped[Event] = relationship()
     tickets: Mapped[list[Ticket]] = relationship(

@@ -152,6 +152,7 @@ def register_attendees(
     answers: Mapping[Any, Any] | None = None,
     now: datetime | None = None,
     source: OrderSource | str = OrderSource.PUBLIC,
+    terms_accepted: bool = False,
 ) -> Order:
     """Register `buyer_name` <`buyer_email`> for `event`: validate, claim seats, write the order.
 
@@ -166,6 +167,11 @@ def register_attendees(
     (source="complimentary", the organizer's) are free whatever the price, may use hidden ticket
     types and ignore the sale and registration windows and required questions, but count against
     capacity like any other.
+
+    `terms_accepted`: she ticked the consent box for the event's terms (the form passes it; the form
+    refuses to post without it when the event has terms). When the event has a `terms_url`, the order
+    records when she agreed and to which address (`terms_accepted_at`, `terms_url`); complimentary
+    orders and events without terms leave both empty.
 
     Raises `RegistrationClosedError`, `ValidationError` (field names in the module doc),
     `AlreadyRegisteredError`, `SoldOutError`. When it raises, nothing of it remains in the session's
@@ -198,6 +204,7 @@ def register_attendees(
     total_cents = sum(prices[tt.id] * n for tt, n in lines)
     paid_types = [tt for tt, _ in lines if prices[tt.id] > 0]
     paid = total_cents > 0
+    consented = bool(terms_accepted) and not complimentary and bool(event.terms_url)
     order = Order(
         event=event,
         code=_new_code(),
@@ -213,6 +220,8 @@ def register_attendees(
         created_at=now,
         confirmed_at=None if paid else now,
         confirmation_count=0,
+        terms_accepted_at=now if consented else None,
+        terms_url=event.terms_url if consented else None,
     )
     for tt, (holder_name, holder_email) in zip(slots, [(name, email)] + people):
         Ticket(
@@ -359,7 +368,8 @@ def void_order(order: Order, *, status: OrderStatus = OrderStatus.CANCELLED, now
 def _ensure_self_cancellable(order: Order, tickets: list[Ticket]) -> None:
     if order.is_paid:
         raise NotCancellableError(
-            "Paid tickets are cancelled with a refund, which is not available here yet. Please contact the organizer."
+            "A paid order is cancelled whole, with its refund: “Cancel my registration” on the ticket page, "
+            "or the organizer's Refund button."
         )
     if any(t.checked_in_at is not None for t in tickets if t.status == TicketStatus.VALID):
         raise NotCancellableError("A ticket that was already used at the door cannot be cancelled.")

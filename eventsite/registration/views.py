@@ -10,6 +10,9 @@ Hooks (the README's design section lists them):
 - `start_payment`: the payments domain sets it to fn(order) -> URL of the payment page, called after
   a paid order (`pending_payment`, seats held) is committed; the visitor is redirected there (303).
   While it is None, a form asking for paid tickets is refused and nothing is written.
+- `ticket_page_context`: callbacks fn(order) -> extra context for the ticket page of a paid order.
+  The payments domain adds `payment` (see `PAYMENT_KEYS`): the links to pay or to cancel with the
+  refund the policy allows, and the amount refunded. Paid orders are cancelled whole, there.
 """
 from __future__ import annotations
 
@@ -38,6 +41,14 @@ from eventsite.registration.validation import EMAIL_MAX
 bp = Blueprint("registration", __name__, template_folder="templates")
 
 start_payment: Callable[[Order], str] | None = None
+
+# What a `ticket_page_context` callback may put under `payment` (a dict; missing keys are None):
+# `pay_url` (pending: her payment page), `processing` (a delayed payment is on its way),
+# `cancel_url` (paid and confirmed: cancel with the policy's refund), `refund_text` (the latest
+# refund's amount, e.g. "€50.00"), `late_payment` (that refund is because she paid after her seats
+# were gone).
+PAYMENT_KEYS = ("pay_url", "processing", "cancel_url", "refund_text", "late_payment")
+ticket_page_context: list[Callable[[Order], dict]] = []
 
 RESENT_MESSAGE = "If that address is registered, the ticket is on its way."
 
@@ -208,11 +219,23 @@ def _ticket_page(order: Order, *, forms: dict[int, RenameForm] | None = None, st
             "form": form.for_ticket(n) if form is not None and t.status == TicketStatus.VALID and editable else None,
             "open": n in forms,
         })
+    now = utcnow()
     return render_template(
         "registration/ticket.html", order=order, event=order.event, items=items,
         when=display.format_range(order.event), map_url=display.map_url(order.event),
         answers=emails._answer_lines(order), valid_count=len(order.valid_tickets),
+        payment=_payment_context(order),
+        hold_open=order.hold_expires_at is not None and order.hold_expires_at > now,
     ), status
+
+
+def _payment_context(order: Order) -> dict:
+    """The `payment` dict of the ticket page (every key of PAYMENT_KEYS, None when not given)."""
+    payment: dict = dict.fromkeys(PAYMENT_KEYS)
+    if order.is_paid:
+        for callback in ticket_page_context:
+            payment.update(callback(order).get("payment") or {})
+    return payment
 
 
 @bp.get("/tickets/<token>")
@@ -264,7 +287,7 @@ def rename(token: str, n: int):
 def cancel_order(token: str):
     order = _order_or_404(token)
     if request.method == "GET":
-        return _confirm_page(order, None)
+        return _paid_cancel_redirect(order) or _confirm_page(order, None)
     try:
         run_in_transaction(lambda: services.cancel_order(order))
     except DomainError as e:
@@ -279,13 +302,21 @@ def cancel_ticket(token: str, n: int):
     order = _order_or_404(token)
     t = _nth_ticket_or_404(order, n)
     if request.method == "GET":
-        return _confirm_page(order, n)
+        return _paid_cancel_redirect(order) or _confirm_page(order, n)
     try:
         run_in_transaction(lambda: services.cancel_ticket(t))
     except DomainError as e:
         return _confirm_page(order, n, error=e.message, status=e.status)
     flash(f"Ticket {n} is cancelled. A confirmation is on its way by email.", "success")
     return redirect(url_for(".ticket", token=token), 303)
+
+
+def _paid_cancel_redirect(order: Order):
+    """A paid order is cancelled whole, with its refund, on the payment domain's page (an old link
+    or a typed URL to cancel one ticket of it lands there), or nowhere while it is not paid."""
+    if not order.is_paid:
+        return None
+    return redirect(_payment_context(order)["cancel_url"] or url_for(".ticket", token=order.token), 303)
 
 
 def _confirm_page(order: Order, n: int | None, *, error: str | None = None, status: int = 200):

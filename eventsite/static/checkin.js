@@ -304,9 +304,19 @@ function init(root) {
 
   function focusCode() {
     if (!typingElsewhere() && el.doorForm.hidden) {
+      // Focused by the page, not by a tap: no on-screen keyboard over half a phone's screen
+      // (a scanner's keys still arrive). A tap on the field brings the keyboard back.
+      el.code.inputMode = "none";
       el.code.focus({ preventScroll: true });
     }
   }
+
+  el.code.addEventListener("pointerdown", () => {
+    if (el.code.inputMode === "none") {
+      el.code.blur(); // the tap focuses it again, now with the keyboard
+      el.code.inputMode = "text";
+    }
+  });
 
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey || typingElsewhere() || document.activeElement === el.code) { return; }
@@ -514,6 +524,6 @@ function init(root) {
 
   // --- start ------------------------------------------------------------------------------------
   showDoor();
-  if (door()) { focusCode(); } else { el.doorInput.focus(); }
+  if (door()) { el.code.blur(); focusCode(); } else { el.doorInput.focus(); }
   root.dataset.ready = "true";
 }

@@ -10,8 +10,13 @@ from playwright.sync_api import expect
 
 from eventsite.extensions import db
 from eventsite.registration.qr import qr_png
-from tests.checkin.conftest import door, register, scans, staff_client, ticket, tickets  # noqa: F401 (fixtures)
+from tests.checkin import conftest as checkin
+from tests.checkin.conftest import scans, ticket
 from tests.conftest import CHROMIUM
+
+# The check-in tests' fixtures (an event at the door, tickets registered through the real service).
+door = checkin.door
+tickets = checkin.tickets
 
 pytestmark = pytest.mark.browser
 

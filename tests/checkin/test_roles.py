@@ -18,7 +18,11 @@ from eventsite.accounts import team
 from eventsite.accounts.models import Membership
 from eventsite.accounts.services import create_api_token
 from eventsite.extensions import db
-from tests.accounts.test_cross_organization import NOT_ORG_SPECIFIC, PLAUSIBLE_FORM, _snapshot
+from tests.accounts.test_cross_organization import (
+    NOT_ORG_SPECIFIC,
+    PLAUSIBLE_FORM,
+    _snapshot,
+)
 from tests.checkin.conftest import ticket, user
 from tests.conftest import csrf_from
 from tests.factories import make_event, make_ticket_type

@@ -1,6 +1,7 @@
 """The check-in screen over HTTP: its JSON endpoints (what checkin.js calls) and its no-JavaScript forms."""
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -160,7 +161,7 @@ def test_undo_over_json(staff_client, door, tickets, app):
 def test_search_finds_by_name_email_and_order_code(staff_client, door, tickets, app):
     [ada] = tickets(name="Ada Lovelace", email="ada@analytical.example")
     tickets(name="Grace Hopper", email="grace@navy.example")
-    [penny] = tickets(name="Penny Pending", paid=True)
+    tickets(name="Penny Pending", paid=True)
     with app.app_context():
         ada_id, code = ticket(ada).id, ticket(ada).order.code
         db.session.remove()
@@ -194,7 +195,8 @@ def test_stats_follow_other_doors(staff_client, door, tickets, app, organizer):
     other_door = app.test_client()
     login(other_door, organizer["email"])
     other_door.csrf = csrf_from(other_door.get(door.screen).data)
-    stats = lambda: staff_client.get(f"/organizer/events/{door.slug}/checkin/stats").get_json()  # noqa: E731
+    def stats():
+        return staff_client.get(f"/organizer/events/{door.slug}/checkin/stats").get_json()
 
     assert stats() == {"checked_in": 0, "expected": 3}
     post_scan(other_door, door.slug, {"code": secrets[0], "door": "Door B"})
@@ -251,10 +253,15 @@ def test_staff_of_another_event_gets_404_everywhere(app, door, tickets, organize
         db.session.remove()
 
 
-def test_a_scan_needs_a_login(client, door, tickets):
+def test_the_screen_and_a_scan_need_a_login(client, door, tickets, app):
     [secret] = tickets()
-    response = client.get(door.screen)
-    assert response.status_code in (302, 401)
+    page = client.get(door.screen)
+    assert page.status_code == 302 and "/organizer/login" in page.headers["Location"]
+    scan = client.post(f"{door.screen}/scan", data={"code": secret})
+    assert scan.status_code in (302, 400)  # the login page, or the missing CSRF token
+    with app.app_context():
+        assert ticket(secret).checked_in_at is None and scan_count() == 0
+        db.session.remove()
 
 
 def test_door_staff_see_the_screen_link_on_their_dashboard(staff_client, door):
@@ -297,7 +304,7 @@ def test_the_organizer_report(organizer_client, door, tickets, app):
     assert re.findall(r"<tr><td>[0-9:]+</td><td>(\d+)</td></tr>", html) == ["0", "0", "2", "0", "0", "2", "0", "0"]
     bars = [(float(x), float(w), float(h)) for x, w, h in
             re.findall(r'<rect class="bar" x="([\d.]+)" y="[\d.]+" width="([\d.]+)" height="([\d.]+)"', html)]
-    assert all(a[0] + a[1] <= b[0] for a, b in zip(bars, bars[1:]))  # side by side, no overlap
+    assert all(a[0] + a[1] <= b[0] for a, b in itertools.pairwise(bars))  # side by side, no overlap
     assert bars[0][0] >= 36 and bars[-1][0] + bars[-1][1] <= 640  # inside the plot
     assert [h > 0 for _, _, h in bars] == [False, False, True, False, False, True, False, False]
     # Checked in vs registered per type.

@@ -8,12 +8,18 @@ from sqlalchemy import select
 
 from eventsite.checkin import services
 from eventsite.checkin.models import Scan, ScanResult
-from eventsite.checkin.services import check_in, check_in_ticket, normalize_code, undo_check_in, undo_scan
+from eventsite.checkin.services import (
+    check_in,
+    check_in_ticket,
+    normalize_code,
+    undo_check_in,
+    undo_scan,
+)
 from eventsite.core.db import run_in_transaction, utcnow
 from eventsite.core.errors import NotFoundError, ValidationError
 from eventsite.events.models import Event
 from eventsite.extensions import db
-from eventsite.registration.models import Order, OrderStatus, TicketStatus
+from eventsite.registration.models import OrderStatus, TicketStatus
 from eventsite.registration.services import cancel_order
 from tests.checkin.conftest import register, scan_count, scans, ticket, user
 from tests.factories import make_event, make_organizer, make_ticket_type
@@ -278,7 +284,8 @@ def test_check_in_by_ticket_id_from_search(door, tickets, ctx):
     assert run_in_transaction(lambda: check_in_ticket(t.id, event=event, staff=staff)).result is ScanResult.ALREADY_CHECKED_IN
     # Another event's ticket id, nonsense ids: unknown (an id reveals nothing).
     for bad in (stranger_ticket.id, 0, -1, 2**40, "12", None, True):
-        assert run_in_transaction(lambda: check_in_ticket(bad, event=event, staff=staff)).result is ScanResult.UNKNOWN
+        outcome = run_in_transaction(lambda bad=bad: check_in_ticket(bad, event=event, staff=staff))
+        assert outcome.result is ScanResult.UNKNOWN
     db.session.expire_all()
     assert stranger_ticket.checked_in_at is None
     assert scans()[0].method == "search"

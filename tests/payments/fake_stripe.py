@@ -85,7 +85,7 @@ def sign(payload: str | bytes, secret: str, timestamp: int | None = None) -> str
     if isinstance(payload, bytes):
         payload = payload.decode("utf-8")
     t = int(time.time()) if timestamp is None else int(timestamp)
-    mac = hmac.new(secret.encode("utf-8"), f"{t}.{payload}".encode("utf-8"), hashlib.sha256).hexdigest()
+    mac = hmac.new(secret.encode("utf-8"), f"{t}.{payload}".encode(), hashlib.sha256).hexdigest()
     return f"t={t},v1={mac}"
 
 
@@ -100,7 +100,9 @@ class FakeStripe:
     _idempotent: dict[str, tuple[str, dict, int, dict]] = field(default_factory=dict)
     _refund_failures: list[_RefundFailure] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
+    dropped: int = 0  # connections dropped while unreachable
     down: bool = False  # every request answers 500 (a Stripe outage)
+    unreachable: bool = False  # every connection is dropped without an answer (a network failure)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -108,7 +110,7 @@ class FakeStripe:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "FakeStripe":
+    def start(self) -> FakeStripe:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -129,6 +131,11 @@ class FakeStripe:
             def _handle(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode() if length else ""
+                if fake.unreachable:
+                    with fake.lock:
+                        fake.dropped += 1
+                    self.close_connection = True
+                    return
                 parts = urlsplit(self.path)
                 params = decode_form(raw if method == "POST" else parts.query)
                 status, body = fake.handle(method, parts.path, params, self.headers)
@@ -162,6 +169,8 @@ class FakeStripe:
             self._idempotent.clear()
             self._refund_failures.clear()
             self.down = False
+            self.unreachable = False
+            self.dropped = 0
 
     # --- what tests look at ------------------------------------------------------------------
 
@@ -286,7 +295,7 @@ class FakeStripe:
                 return 404, _error("invalid_request_error", "No such checkout.session", "resource_missing")
             if s["status"] != "open":
                 return 400, _error("invalid_request_error",
-                                   f"Only Checkout Sessions with a status in [\"open\"] can be expired.", None)
+                                   "Only Checkout Sessions with a status in [\"open\"] can be expired.", None)
             s["status"] = "expired"
             return 200, s
         if method == "POST" and path == "/v1/refunds":

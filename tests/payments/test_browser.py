@@ -52,7 +52,7 @@ def test_pay_on_the_dev_page_and_land_on_the_ticket_page(live_server, page, app,
     page.get_by_label("Your name").fill("Dana Okafor")
     page.get_by_label("Your email").fill("dana@example.org")
     page.get_by_label("Gala seat").select_option("1")
-    page.get_by_role("button", name=re.compile("Register|Continue|pay", re.I)).first.click()
+    page.get_by_role("button", name=re.compile("Register|Continue|pay", re.IGNORECASE)).first.click()
 
     page.wait_for_url(re.compile(r".*/payments/dev/checkout/cs_dev_[a-z0-9]+$"))
     assert "Test payment — no money moves" in page.locator(".dev-banner").inner_text()
@@ -72,7 +72,7 @@ def test_give_the_seats_up_from_the_payment_page_by_keyboard(live_server, page, 
     page.get_by_label("Your name").fill("Eli Chen")
     page.get_by_label("Your email").fill("eli@example.org")
     page.get_by_label("Gala seat").select_option("1")
-    page.get_by_role("button", name=re.compile("Register|Continue|pay", re.I)).first.click()
+    page.get_by_role("button", name=re.compile("Register|Continue|pay", re.IGNORECASE)).first.click()
     page.wait_for_url(re.compile(r".*/payments/dev/checkout/"))
     cancel = page.get_by_role("button", name="Cancel and go back")
     cancel.focus()
@@ -85,3 +85,26 @@ def test_give_the_seats_up_from_the_payment_page_by_keyboard(live_server, page, 
     page.wait_for_url(re.compile(r".*/events/spring-gala$"))
     assert "Your seats are released" in page.locator(".flashes").inner_text()
     assert _order(app)["status"] == "cancelled"
+
+
+def test_payment_pages_fit_a_phone(live_server, phone_page, app, dev_payments, gala, organizer):
+    page = phone_page
+    page.goto(live_server + "/events/spring-gala")
+    page.get_by_label("Your name").fill("Fatima Al-Rashid with a rather long name indeed")
+    page.get_by_label("Your email").fill("fatima.with.a.long.address@example.org")
+    page.get_by_label("Gala seat").select_option("1")
+    page.get_by_role("button", name=re.compile("Register|Continue|pay", re.IGNORECASE)).first.click()
+    page.wait_for_url(re.compile(r".*/payments/dev/checkout/"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.get_by_role("button", name="Pay €45.00 (test)").click()
+    page.wait_for_url(re.compile(r".*/tickets/[A-Z0-9]+$"))
+
+    page.goto(live_server + "/organizer/login")
+    page.get_by_label("Email").fill(organizer["email"])
+    page.get_by_label("Password").fill(organizer["password"])
+    page.get_by_role("button", name=re.compile("Log in", re.IGNORECASE)).click()
+    page.wait_for_url(re.compile(r".*/organizer/?$"))
+    page.goto(live_server + "/organizer/events/spring-gala/payments")
+    assert "€45.00" in page.locator(".revenue-table").inner_text()
+    assert page.get_by_role("link", name=re.compile("Refund order")).is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360

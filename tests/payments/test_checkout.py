@@ -3,7 +3,7 @@ the ticket page; what Stripe was asked (amounts, idempotency keys, expiry); bad 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from eventsite.core.db import utcnow
 from tests.payments.conftest import (
@@ -41,7 +41,7 @@ def test_happy_path_register_pay_webhook_email_ticket_page(app, client, stripe_a
         "currency": "eur", "unit_amount": "2500", "product_data": {"name": "Conference pass · Leadership Breakfast"}}}]
     assert p["success_url"] == "http://eventsite.test/payments/success?session_id={CHECKOUT_SESSION_ID}"
     assert p["cancel_url"] == f"http://eventsite.test/payments/order/{state['payment']['token']}"
-    expires = datetime.fromtimestamp(int(p["expires_at"]), timezone.utc)
+    expires = datetime.fromtimestamp(int(p["expires_at"]), UTC)
     assert expires == state["hold_expires_at"] == state["payment"]["checkout_expires_at"]
     assert timedelta(minutes=30) < expires - utcnow() <= timedelta(minutes=33)
 
@@ -208,4 +208,24 @@ def test_webhooks_are_stored_once(app, client, stripe_api, paid_event):
     assert first.get_json()["outcome"] == "confirmed"
     assert second.status_code == 200 and second.get_json()["duplicate"] is True
     assert stored_events(app) == 1
-    assert re.fullmatch(r"confirmation:\d+", [k for k in outbox_keys(app)][0])
+    assert re.fullmatch(r"confirmation:\d+", next(iter(outbox_keys(app))))
+
+
+def test_a_used_session_id_never_confirms_again(app, client, stripe_api, paid_event, organizer_client):
+    """After the organizer refunded the order, its (paid) session id on the success page changes nothing."""
+    from tests.conftest import post_form
+
+    sid = session_id_from(register(client, paid_event).headers["Location"])
+    send_event(client, stripe_api, "checkout.session.completed", stripe_api.pay(sid))
+    state = order_state(app)
+    post_form(organizer_client, f"/organizer/events/{paid_event.slug}/payments/{state['code']}/refund", {})
+    assert order_state(app)["status"] == "refunded"
+
+    page = client.get(f"/payments/success?session_id={sid}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "This registration is cancelled" in html and "refunded" in html and "We are sorry" not in html
+    again = send_event(client, stripe_api, "checkout.session.completed", stripe_api.sessions[sid])
+    assert again.get_json()["outcome"] == "already_fulfilled"
+    assert order_state(app)["status"] == "refunded" and order_state(app)["tickets"] == ["cancelled"]
+    assert sold(app, paid_event.paid_type_id) == (0, 0)

@@ -14,7 +14,15 @@ from eventsite.core.mail.models import OutboxMessage
 from eventsite.extensions import db
 from eventsite.payments import services, webhooks
 from eventsite.payments.models import StripeEvent
-from tests.payments.conftest import in_app, move_hold, order_state, register, send_event, session_id_from, sold
+from tests.payments.conftest import (
+    in_app,
+    move_hold,
+    order_state,
+    register,
+    send_event,
+    session_id_from,
+    sold,
+)
 
 
 def _together(n: int, calls) -> list:
@@ -130,3 +138,41 @@ def test_payment_racing_the_expiry_sweep_never_loses_money_or_oversells(app, str
     assert state["status"] == "confirmed" and state["tickets"] == ["valid", "valid"] and state["payment"]["paid"]
     assert sold(app, paid_event.paid_type_id) == (2, 2)
     assert _confirmations(app, state["id"]) == 1
+
+
+@pytest.mark.postgres_only
+def test_a_rush_on_seats_held_by_expired_checkouts_never_oversells(app, stripe_api, paid_event):
+    """Five abandoned checkouts hold every paid seat; ten people register at once before the worker
+    runs. Each registration expires the holds first (FOR UPDATE SKIP LOCKED, deadlocks retried):
+    exactly five get seats, the rest a clear "sold out", and the counters end exact."""
+    from eventsite.core.db import run_in_transaction
+    from eventsite.events.models import Event
+    from eventsite.registration.errors import SoldOutError
+    from eventsite.registration.services import register_attendees
+
+    for i in range(5):
+        register(app.test_client(), paid_event, email=f"held{i}@example.org")
+    assert sold(app, paid_event.paid_type_id) == (5, 5)
+    for i in range(5):
+        move_hold(app, f"held{i}@example.org")
+    barrier = threading.Barrier(10, timeout=20)
+
+    def one(i):
+        def work():
+            return register_attendees(db.session.get(Event, paid_event.id), buyer_name=f"Rush {i}",
+                                      buyer_email=f"rush{i}@example.org", quantities={paid_event.paid_type_id: 1})
+
+        with app.app_context():
+            try:
+                barrier.wait()
+                run_in_transaction(work)
+                return "ok"
+            except SoldOutError:
+                return "sold_out"
+            finally:
+                db.session.remove()
+
+    results = _together(10, [lambda i=i: one(i) for i in range(10)])
+    assert Counter(map(str, results)) == Counter({"ok": 5, "sold_out": 5}), results
+    assert sold(app, paid_event.paid_type_id) == (5, 5)
+    assert all(order_state(app, f"held{i}@example.org")["status"] == "expired" for i in range(5))

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import csrf_from
-from tests.payments.conftest import deliver, mail_text, order_state, register, sign, stored_events
+from tests.payments.conftest import (
+    deliver,
+    mail_text,
+    order_state,
+    register,
+    sign,
+    stored_events,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -141,6 +148,6 @@ def test_stripe_is_imported_only_by_the_gateway():
     importers = []
     for path in (ROOT / "eventsite").rglob("*.py"):
         text = path.read_text()
-        if re.search(r"^\s*(import stripe\b|from stripe\b)", text, re.M):
+        if re.search(r"^\s*(import stripe\b|from stripe\b)", text, re.MULTILINE):
             importers.append(path.relative_to(ROOT).as_posix())
     assert importers == ["eventsite/payments/stripe_gateway.py"]

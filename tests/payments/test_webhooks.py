@@ -5,6 +5,7 @@ import json
 import logging
 import time
 
+from tests.conftest import csrf_from
 from tests.payments.conftest import (
     WEBHOOK_SECRET,
     deliver,
@@ -28,11 +29,11 @@ def _paid_session(client, stripe_api, paid_event, **kw) -> dict:
 def test_missing_forged_and_stale_signatures_are_refused_and_change_nothing(app, client, stripe_api, paid_event):
     session = _paid_session(client, stripe_api, paid_event)
     cases = {
-        "missing": dict(signature=None),
-        "garbage": dict(signature="nonsense"),
-        "forged": dict(secret="whsec_someone_else"),
-        "stale": dict(timestamp=int(time.time()) - 3600),
-        "empty v1": dict(signature=f"t={int(time.time())},v1="),
+        "missing": {"signature": None},
+        "garbage": {"signature": "nonsense"},
+        "forged": {"secret": "whsec_someone_else"},
+        "stale": {"timestamp": int(time.time()) - 3600},
+        "empty v1": {"signature": f"t={int(time.time())},v1="},
     }
     for name, kw in cases.items():
         response = send_event(client, stripe_api, "checkout.session.completed", session, **kw)
@@ -100,6 +101,13 @@ def test_completed_only_confirms_when_paid_then_the_delayed_payment_settles(app,
     assert response.get_json()["outcome"].startswith("not_paid")
     assert order_state(app)["status"] == "pending_payment"
     assert order_state(app)["payment"]["status"] == "processing"
+    # Meanwhile her payment page says so, and no second session can be opened (it could be paid too).
+    token = order_state(app)["payment"]["token"]
+    page = client.get(f"/payments/order/{token}").get_data(as_text=True)
+    assert "Your payment is being processed" in page and "Pay €25.00 now" not in page
+    csrf = csrf_from(client.get(f"/events/{paid_event.slug}").data)  # a stale tab's button
+    refused = client.post(f"/payments/order/{token}/pay", data={"csrf_token": csrf})
+    assert refused.status_code == 303 and len(stripe_api.session_creations()) == 1
 
     settled = stripe_api.settle_async(sid, succeeded=True)
     response = send_event(client, stripe_api, "checkout.session.async_payment_succeeded", settled)
