@@ -430,6 +430,8 @@ class BenchEnvironment:
         """Run one load (see bench/loadgen.py) against the server, in a separate process."""
         spec = dict(spec, host=HOST, port=self.port)
         limit = float(spec.get("time_limit", 120)) + LOADGEN_GRACE_SECONDS
+        meter = CpuMeter(self)
+        before = meter.snapshot()
         self._loadgen = subprocess.Popen(
             [sys.executable, "-m", "bench.loadgen"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             start_new_session=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
@@ -446,7 +448,77 @@ class BenchEnvironment:
             raise BenchError(f"the load generator failed; it printed: {out[-2000:]!r}") from None
         if outcome.get("fatal"):
             raise BenchError(f"the load generator failed: {outcome['fatal']}")
+        outcome["cpu"] = meter.delta(before, meter.snapshot())
         return outcome
+
+
+# --- CPU accounting -----------------------------------------------------------------------------
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command line) of every process we can see."""
+    out = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry.name}/stat").read_text()
+            cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        out.append((int(entry.name), int(stat.rpartition(")")[2].split()[1]), cmdline))
+    return out
+
+
+def _machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, all cores."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    total = sum(values[:8])
+    idle = values[3] + values[4]
+    return (total - idle) / _TICKS, total / _TICKS
+
+
+class CpuMeter:
+    """CPU seconds used by gunicorn (master and workers), by the PostgreSQL backends serving the bench
+    database (their process title names it), and by the whole machine, between two snapshots."""
+
+    def __init__(self, env: BenchEnvironment):
+        self.env = env
+
+    def snapshot(self) -> dict[str, float]:
+        procs = _processes()
+        master = self.env.server.proc.pid if self.env.server and self.env.server.proc else -1
+        gunicorn = [pid for pid, ppid, _ in procs if pid == master or ppid == master]
+        backends = [pid for pid, _, cmd in procs if cmd.startswith("postgres:") and f" {self.env.db.name} " in cmd]
+        busy, total = _machine_busy_seconds()
+        return {
+            "gunicorn": sum(_cpu_seconds(p) for p in gunicorn),
+            "postgres": sum(_cpu_seconds(p) for p in backends),
+            "machine_busy": busy,
+            "machine_total": total,
+            "wall": time.monotonic(),
+        }
+
+    @staticmethod
+    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        d = {k: after[k] - before[k] for k in before}
+        return {
+            "gunicorn_cpu_s": d["gunicorn"],
+            "postgres_cpu_s": d["postgres"],
+            "machine_busy_share": d["machine_busy"] / d["machine_total"] if d["machine_total"] else float("nan"),
+            "wall_s": d["wall"],
+        }
 
 
 # --- the machine -------------------------------------------------------------------------------

@@ -203,7 +203,7 @@ def run(spec: dict) -> dict:
         errors.append(f"{hung} client threads did not finish")
     elapsed = max((f - t0[0] for f in finished if f), default=0.0)
     samples = [list(s) for c in clients if c is not None for s in c.samples]
-    return {"clients": n, "elapsed": elapsed, "samples": samples, "results": results, "errors": errors[:50]}
+    return {"clients": n, "elapsed": elapsed, "cpu_s": time.process_time(), "samples": samples, "results": results, "errors": errors[:50]}
 
 
 def main() -> int:

@@ -48,6 +48,14 @@ def from_environment(instance_path: str) -> dict:
             raise ConfigError(
                 "EVENTSITE_ENV=production needs these environment variables: " + ", ".join(missing)
             )
+        if _env("STRIPE_SECRET_KEY") and not _env("STRIPE_WEBHOOK_SECRET"):
+            # Without it no webhook can be verified: a payment that completes after she left the
+            # success page would never confirm her order, and refunds made at Stripe go unseen.
+            raise ConfigError(
+                "STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not: set it to the signing secret "
+                "(whsec_...) of the endpoint <EVENTSITE_BASE_URL>/stripe/webhook in Stripe's dashboard, "
+                "or unset STRIPE_SECRET_KEY to turn online payment off."
+            )
 
     database_url = _env("DATABASE_URL") or "sqlite:///" + str(Path(instance_path) / "eventsite.db")
     rate_limits = (_env("EVENTSITE_RATE_LIMITS", "on") or "on").lower() not in ("off", "0", "false", "no")

@@ -47,6 +47,10 @@ class DemoEvent:
     ticket_types: tuple[dict, ...]
     questions: tuple[dict, ...] = ()
     attendees: bool = False  # give it demo attendees (see add_demo_attendees)
+    # Paid events: the refund policy (full refund until N days before; None: none) and the terms a
+    # visitor agrees to when she registers ("": no terms, no consent box).
+    refund_until_days_before: int | None = None
+    terms_url: str = ""
 
     def moments(self, now: datetime) -> tuple[datetime, datetime]:
         zone = ZoneInfo(self.timezone)
@@ -97,6 +101,8 @@ and introduce you when both of you want it. No spam, ever.
                          "Something else (tell us at the door)"]},
             {"label": "What brings you here?", "kind": "short_text", "required": False},
         ),
+        refund_until_days_before=7,
+        terms_url="https://example.org/women-lead-network/terms",
     ),
     DemoEvent(
         slug="leadership-breakfast-negotiating-your-worth",
@@ -276,6 +282,8 @@ def _create_event(spec: DemoEvent, organization: Organization, user: User, now: 
             "venue_name": spec.venue_name,
             "venue_address": spec.venue_address,
             "currency": spec.currency,
+            "refund_until_days_before": spec.refund_until_days_before,
+            "terms_url": spec.terms_url,
             "status": "published",
         },
         actor=user,

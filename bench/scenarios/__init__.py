@@ -96,6 +96,30 @@ class Scenario:
         raise NotImplementedError
 
 
+CPU_FIGURES = [
+    Figure("app_cpu_ms", "gunicorn CPU per {unit}", "ms", 2),
+    Figure("db_cpu_ms", "PostgreSQL CPU per {unit}", "ms", 2),
+    Figure("loadgen_cpu_ms", "load generator CPU per {unit}", "ms", 2),
+    Figure("machine_busy_pct", "machine busy (all cores)", "%", 0),
+]
+
+
+def cpu_figures(outcome: dict, count: int, unit: str) -> tuple[list[Figure], dict[str, float]]:
+    """CPU time per `unit` (a request, a registration ...) of gunicorn, of the database backends and
+    of the load generator, and how busy the machine was: figures that drift less than throughput on
+    a shared machine."""
+    cpu = outcome.get("cpu") or {}
+    figures = [Figure(f.key, f.label.format(unit=unit), f.unit, f.digits) for f in CPU_FIGURES]
+    if not count or not cpu:
+        return figures, {}
+    return figures, {
+        "app_cpu_ms": cpu["gunicorn_cpu_s"] * 1000 / count,
+        "db_cpu_ms": cpu["postgres_cpu_s"] * 1000 / count,
+        "loadgen_cpu_ms": outcome.get("cpu_s", float("nan")) * 1000 / count,
+        "machine_busy_pct": cpu["machine_busy_share"] * 100,
+    }
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name in MODULES:
         group = parser.add_argument_group(f"scenario {name}")

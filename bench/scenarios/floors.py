@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from bench import stats
-from bench.scenarios import Check, Figure, RunResult, Scenario
+from bench.scenarios import Check, Figure, RunResult, Scenario, cpu_figures
 
 MODULE = "bench.scenarios.floors"
 
@@ -40,6 +40,7 @@ class Floor(Scenario):
         Figure("requests_per_s", "requests/s", "/s", 0),
         Figure("req_p50_ms", "p50", "ms"),
         Figure("req_p99_ms", "p99", "ms"),
+        *cpu_figures({}, 0, "request")[0],
     ]
 
     def __init__(self, kind: str, path: str, expect: str, clients: int, seconds: float):
@@ -69,7 +70,8 @@ class Floor(Scenario):
         good = sum(1 for s in samples if s[1] == 200)
         wrong = sum(r.get("wrong_body", 0) for r in outcome["results"])
         figures = {"requests_per_s": len(samples) / elapsed,
-                   **stats.latency_ms([s[3] for s in samples], "req")}
+                   **stats.latency_ms([s[3] for s in samples], "req"),
+                   **cpu_figures(outcome, len(samples), "request")[1]}
         checks = [
             Check("every answer 200", good == len(samples) and len(samples) > 0, f"{good} of {len(samples)}"),
             Check("every body as expected", wrong == 0, f"{wrong} wrong bodies"),

@@ -26,7 +26,7 @@ from collections import Counter
 
 from bench import stats
 from bench.loadgen import csrf_token
-from bench.scenarios import Check, Figure, RunResult, Scenario, Target
+from bench.scenarios import Check, Figure, RunResult, Scenario, Target, cpu_figures
 
 MODULE = "bench.scenarios.registration_rush"
 DEFAULT_RUSHES = ["50x1000", "500x100", "50x40"]
@@ -69,6 +69,7 @@ class RegistrationRush(Scenario):
         Figure("page_p50_ms", "page p50", "ms"),
         Figure("page_p99_ms", "page p99", "ms"),
         Figure("sold_out_after_s", "sold out after", "s", 2),
+        *cpu_figures({}, 0, "registration")[0],
     ]
     targets = [
         Target("registrations_per_s", ">=", 100, "at least 100 completed registrations/s"),
@@ -146,6 +147,7 @@ class RegistrationRush(Scenario):
             "sold_out_after_s": last_sale,
             **stats.latency_ms([s[3] for s in posts], "post"),
             **stats.latency_ms([s[3] for s in pages], "page"),
+            **cpu_figures(outcome, told, "registration")[1],
         }
         fives = sum(1 for s in samples if s[1] >= 500)
         no_answer = sum(1 for s in samples if s[1] == 0)

@@ -62,10 +62,15 @@ class OrganizationTeam:
 
 
 def team_overview(user: User) -> list[OrganizationTeam]:
-    """Every organization she belongs to, with its members and (for owners) pending invitations."""
+    """Every organization she helps run, with its members and (for owners) pending invitations.
+
+    Door staff (check-in role) see no member list: names and emails of the team are not theirs to see.
+    """
     teams = []
     now = utcnow()
     for mine in sorted(user.memberships, key=lambda m: m.organization.name.lower()):
+        if mine.role == Role.CHECKIN:
+            continue
         members = db.session.scalars(
             select(Membership).join(User).where(Membership.organization_id == mine.organization_id)
         ).all()

@@ -44,6 +44,15 @@ EVENT_FIELDS: dict[str, Field] = {
     "currency": Field("string", "Default currency of new ticket types (default USD).", nullable=True, schema=CURRENCY),
     "registration_opens_at": Field("date-time", "When registration opens; " + DATE_TIME_HELP, nullable=True),
     "registration_closes_at": Field("date-time", "When registration closes; " + DATE_TIME_HELP, nullable=True),
+    "terms_url": Field("string", "The organizer's terms and conditions (https://...). When set, registering "
+                       "needs consent to them, and each order records when she agreed. Empty or null: none.",
+                       nullable=True, schema={"pattern": "^(https?://.+)?$", "maxLength": 500}),
+    "hold_minutes": Field("integer", "How long a paid order's seats are held while the buyer pays "
+                          "(null: the site's default, 30 minutes).", nullable=True,
+                          schema={"minimum": 5, "maximum": 1440}),
+    "refund_until_days_before": Field("integer", "Refund policy: a full refund when an attendee cancels at least "
+                                      "this many days before the start (0: until the start); null: cancelling "
+                                      "refunds nothing.", nullable=True, schema={"minimum": 0, "maximum": 365}),
 }
 CREATE_EVENT_FIELDS = {
     **EVENT_FIELDS,
@@ -120,6 +129,8 @@ def event_json(event: Event) -> dict:
         **_times(event, EVENT_TIMES, tz),
         "venue_name": event.venue_name, "venue_address": event.venue_address, "online_url": event.online_url,
         "capacity": event.capacity, "sold": event.sold, "currency": event.currency,
+        "terms_url": event.terms_url or "", "hold_minutes": event.hold_minutes,
+        "refund_until_days_before": event.refund_until_days_before,
         "ticket_types": [ticket_type_json(tt, tz) for tt in event.ticket_types],
         "created_at": _utc(event.created_at), "updated_at": _utc(event.updated_at),
     }
@@ -288,7 +299,8 @@ EVENT_REF = api.add_schema("Event", {
     "type": "object",
     "required": ["id", "slug", "url", "organization", "status", "title", "summary", "description", "timezone",
                  *EVENT_TIMES, *(f"{n}_local" for n in EVENT_TIMES), "venue_name", "venue_address",
-                 "online_url", "capacity", "sold", "currency", "ticket_types", "created_at", "updated_at"],
+                 "online_url", "capacity", "sold", "currency", "terms_url", "hold_minutes",
+                 "refund_until_days_before", "ticket_types", "created_at", "updated_at"],
     "properties": {
         "id": {"type": "integer"},
         "slug": {"type": "string", "pattern": SLUG_PATTERN},
@@ -306,6 +318,12 @@ EVENT_REF = api.add_schema("Event", {
         "capacity": {"type": ["integer", "null"]},
         "sold": {"type": "integer"},
         "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+        "terms_url": {"type": "string", "description": "The organizer's terms and conditions; empty: none."},
+        "hold_minutes": {"type": ["integer", "null"], "minimum": 5, "maximum": 1440,
+                         "description": "Seat hold while paying, in minutes; null: the site's default."},
+        "refund_until_days_before": {"type": ["integer", "null"], "minimum": 0, "maximum": 365,
+                                     "description": "Full refund until this many days before the start; "
+                                                    "null: no refund."},
         "ticket_types": {"type": "array", "items": TICKET_TYPE_REF},
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"},

@@ -214,6 +214,8 @@ class RegistrationRow:
     currency: str
     answers: dict | None = None  # the order's answers (the CSV's rows only)
     secret: str | None = None  # the QR code's secret (the API's rows only, never the CSV's)
+    terms_accepted_at: datetime | None = None  # consent to the event's terms (the CSV's rows only)
+    terms_url: str | None = None
 
     @property
     def status(self) -> str:
@@ -236,11 +238,13 @@ _ROW_COLUMNS = (
 )
 
 
-def _row(values, type_names: Mapping[int, str], answers: dict | None = None, secret: str | None = None) -> RegistrationRow:
+def _row(values, type_names: Mapping[int, str], answers: dict | None = None, secret: str | None = None,
+         terms: tuple[datetime | None, str | None] = (None, None)) -> RegistrationRow:
     (tid, name, email, type_id, t_status, checked, created, price, oid, code, o_status, source,
      buyer_name, buyer_email, currency) = values[:15]
     return RegistrationRow(tid, name, email, type_id, type_names.get(type_id, "?"), t_status, checked, created,
-                           price, oid, code, o_status, source, buyer_name, buyer_email, currency, answers, secret)
+                           price, oid, code, o_status, source, buyer_name, buyer_email, currency, answers, secret,
+                           *terms)
 
 
 @dataclass(frozen=True)
@@ -408,7 +412,8 @@ class CsvColumns:
         zone = self.timezone
         return ["Order code", "Ticket", "Status", "Attendee name", "Attendee email", "Ticket type", "Price",
                 "Currency", "Source", "Buyer name", "Buyer email", f"Registered at ({zone})",
-                f"Checked in at ({zone})", *(label for _, label, _ in self.questions)]
+                f"Checked in at ({zone})", f"Terms accepted at ({zone})", "Terms URL",
+                *(label for _, label, _ in self.questions)]
 
     def line(self, row: RegistrationRow) -> list[str]:
         answers = row.answers or {}
@@ -417,6 +422,7 @@ class CsvColumns:
             row.order_code, row.ticket_id, row.status_label, row.attendee_name, row.attendee_email, row.ticket_type,
             _money(row.price_cents, row.currency), row.currency, row.order_source.value, row.buyer_name,
             row.buyer_email, _local(row.registered_at, tz), _local(row.checked_in_at, tz),
+            _local(row.terms_accepted_at, tz), row.terms_url or "",
             *(format_answer(answers.get(key), kind) for key, _, kind in self.questions),
         ]
         return [safe_cell(v) for v in values]
@@ -444,7 +450,7 @@ def _csv_chunks(columns: CsvColumns, where: list, batch: int) -> Iterator[str]:
     last_id = 0
     while True:
         result = db.session.execute(
-            select(*_ROW_COLUMNS, Order.answers)
+            select(*_ROW_COLUMNS, Order.answers, Order.terms_accepted_at, Order.terms_url)
             .join(Order, Order.id == Ticket.order_id)
             .where(*where, Ticket.id > last_id)
             .order_by(Ticket.id)
@@ -458,7 +464,7 @@ def _csv_chunks(columns: CsvColumns, where: list, batch: int) -> Iterator[str]:
         buffer.seek(0)
         buffer.truncate()
         for values in result:
-            writer.writerow(columns.line(_row(values, columns.type_names, values[15])))
+            writer.writerow(columns.line(_row(values, columns.type_names, values[15], terms=(values[16], values[17]))))
         last_id = result[-1][0]
         yield buffer.getvalue()
         if len(result) < batch:

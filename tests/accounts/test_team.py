@@ -163,3 +163,14 @@ def test_organizers_have_no_door_assignment_page(app, organizer_client, organize
     response = organizer_client.get(f"/organizer/team/members/{ids['otto_m']}/events")
     assert response.status_code == 409
     assert b"Only check-in staff are assigned to events" in response.data
+
+
+def test_door_staff_do_not_see_the_team(app, organizer):
+    with app.app_context():
+        event = make_event(organizer["organization_id"], title="Spring Gala")
+        make_member(organizer["organization_id"], Role.CHECKIN, "door@example.org", events=[event])
+    door = app.test_client()
+    login(door, "door@example.org")
+    html = door.get("/organizer/team").get_data(as_text=True)
+    assert "Teams are managed by their owners" in html
+    assert organizer["email"] not in html  # no names or emails of the team

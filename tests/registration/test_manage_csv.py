@@ -55,6 +55,7 @@ def test_one_row_per_ticket_with_every_answer(app, organizer_client, reg):
     assert list(rows[0]) == ["Order code", "Ticket", "Status", "Attendee name", "Attendee email", "Ticket type",
                              "Price", "Currency", "Source", "Buyer name", "Buyer email",
                              "Registered at (Europe/Berlin)", "Checked in at (Europe/Berlin)",
+                             "Terms accepted at (Europe/Berlin)", "Terms URL",
                              "Dietary requirements", "Topics", "Photos OK?"]
     assert len(rows) == 3
     first, second, third = rows
