@@ -123,3 +123,22 @@ def test_seed_demo_fills_in_what_is_missing(app, runner):
     with app.app_context():
         assert db.session.scalar(select(db.func.count()).select_from(Event)) == 3
         assert db.session.scalar(select(db.func.count()).select_from(User)) == 1
+
+
+def test_the_paid_demo_event_has_a_refund_policy_and_terms(app, runner):
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    with app.app_context():
+        evening = db.session.scalar(select(Event).where(Event.slug == "women-in-leadership-evening"))
+        assert any(t.price_cents > 0 for t in evening.ticket_types)
+        assert evening.refund_until_days_before == 7
+        assert evening.terms_url.startswith("https://")
+        terms_url = evening.terms_url
+    # A visitor reads the policy next to the tickets and is asked to agree to the terms.
+    page = app.test_client().get("/events/women-in-leadership-evening").get_data(as_text=True)
+    assert "Refunds: full refund if you cancel by" in page and "(7 days before the start)" in page
+    assert 'name="consent"' in page and f'href="{terms_url}"' in page
+    # Seeding again keeps them (and changes nothing else: see test_seed_demo_twice_changes_nothing).
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    with app.app_context():
+        again = db.session.scalar(select(Event).where(Event.slug == "women-in-leadership-evening"))
+        assert (again.refund_until_days_before, again.terms_url) == (7, terms_url)

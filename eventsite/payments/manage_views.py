@@ -67,7 +67,7 @@ def _order_page_payment(order) -> dict:
         "can_refund": row.can_refund,
         "can_retry": row.can_retry,
         "failure": row.last_failure if row.can_retry else None,
-        "refund_url": url_for(".refund", slug=order.event.slug, code=order.code)
+        "refund_url": url_for("manage_payments.refund", slug=order.event.slug, code=order.code)
         if row.can_refund or row.can_retry else None,
     }}
 

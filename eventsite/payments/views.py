@@ -170,10 +170,10 @@ def _ticket_page_payment(order) -> dict:
         return {}
     refund = payment.refunds[-1] if payment.refunds else None
     return {"payment": {
-        "pay_url": url_for(".order_page_for_ticket", token=order.token)
+        "pay_url": url_for("payments.order_page_for_ticket", token=order.token)
         if order.status == OrderStatus.PENDING_PAYMENT else None,
         "processing": payment.status == PaymentStatus.PROCESSING,
-        "cancel_url": url_for(".cancel_order", token=order.token)
+        "cancel_url": url_for("payments.cancel_order", token=order.token)
         if order.status == OrderStatus.CONFIRMED and payment.is_paid else None,
         "refund_text": format_money(refund.amount_cents, refund.currency) if refund is not None else None,
         "late_payment": refund is not None and refund.reason == RefundReason.LATE_PAYMENT,

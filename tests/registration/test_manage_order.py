@@ -151,9 +151,9 @@ def test_a_paid_order_is_refused_with_the_services_message(app, organizer, organ
     assert before[0] == OrderStatus.PENDING_PAYMENT
     url = f"{paid.base}/orders/{order['code']}/cancel"
     confirm = organizer_client.get(url)
-    assert "it needs a refund" in text_of(confirm.get_data(as_text=True))
+    assert "it is cancelled whole by refunding it" in text_of(confirm.get_data(as_text=True))
     response = organizer_client.post(url, data={"csrf_token": csrf_from(confirm.data)}, follow_redirects=True)
-    assert "Paid tickets are cancelled with a refund, which is not available here yet." in text_of(response.get_data(as_text=True))
+    assert "A paid order is cancelled whole, with its refund" in text_of(response.get_data(as_text=True))
     assert _state(app, order["id"]) == before
 
 
