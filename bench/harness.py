@@ -242,7 +242,9 @@ class Gunicorn:
 class BenchEnvironment:
     """The database, the sink, the app for seeding and checks, and gunicorn; see the module doc."""
 
-    def __init__(self, *, workers: int = DEFAULT_WORKERS, threads: int = DEFAULT_THREADS, verbose: bool = True):
+    def __init__(self, *, workers: int = DEFAULT_WORKERS, threads: int = DEFAULT_THREADS, verbose: bool = True,
+                 wsgi_app: str = "bench.wsgi_bench:app"):
+        self.wsgi_app = wsgi_app  # another module only to compare a patched app (profiling experiments)
         self.workers = workers
         self.threads = threads
         self.verbose = verbose
@@ -289,7 +291,7 @@ class BenchEnvironment:
         self.app = self._make_app()
         self._stack.callback(self._dispose_app)
 
-        self.server = Gunicorn(self.server_env(), workers=self.workers, threads=self.threads)
+        self.server = Gunicorn(self.server_env(), workers=self.workers, threads=self.threads, app=self.wsgi_app)
         self._stack.callback(self._stop_server)
         self.start_server()
         # Registered last, so it runs first: a load generator still running is stopped before gunicorn.
@@ -377,7 +379,7 @@ class BenchEnvironment:
         """Other gunicorn settings, same database (for `python -m bench tune`)."""
         self.server.stop()
         self.workers, self.threads = workers, threads
-        self.server = Gunicorn(self.server_env(), workers=workers, threads=threads)
+        self.server = Gunicorn(self.server_env(), workers=workers, threads=threads, app=self.wsgi_app)
         self.start_server()
 
     @property

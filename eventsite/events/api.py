@@ -15,7 +15,7 @@ from flask import current_app, jsonify, request, url_for
 from eventsite.core import api
 from eventsite.core.api import Field, bp, check_fields, json_object
 from eventsite.core.errors import NotFoundError, ValidationError
-from eventsite.events import services
+from eventsite.events import services, validation
 from eventsite.events.access import event_for
 from eventsite.events.models import Event, EventStatus, TicketType
 
@@ -197,7 +197,7 @@ def create_event():
     except ValidationError as e:
         errors = {**e.errors, **errors}
     event = _save(lambda: services.create_event(organization_id, data, actor=user), errors=errors,
-                  check=lambda: services.validate_event(data), rename=rename)
+                  check=lambda: validation.validate_event(data), rename=rename)
     return _created(event_json(event), url_for("api.get_event", slug=event.slug))
 
 
@@ -220,7 +220,7 @@ def update_event(slug: str):
     event = _event(slug)
     data, errors, rename = _event_input(json_object(), UPDATE_EVENT_FIELDS)
     _save(lambda: services.update_event(event, data, actor=api.api_user()), errors=errors,
-          check=lambda: services.validate_event(data, current=event), rename=rename)
+          check=lambda: validation.validate_event(data, current=event), rename=rename)
     return jsonify(event_json(event))
 
 
@@ -237,7 +237,7 @@ def create_ticket_type(slug: str):
     event = _event(slug)
     data, errors = check_fields(json_object(), TICKET_TYPE_FIELDS, read_only=TICKET_TYPE_READ_ONLY)
     tt = _save(lambda: services.add_ticket_type(event, data, actor=api.api_user()), errors=errors,
-               check=lambda: services.validate_ticket_type(event, data))
+               check=lambda: validation.validate_ticket_type(event, data))
     location = url_for("api.get_ticket_type", slug=event.slug, ticket_type_id=tt.id)
     return _created(ticket_type_json(tt, event.tz), location)
 
@@ -254,7 +254,7 @@ def update_ticket_type(slug: str, ticket_type_id: int):
     tt = _ticket_type(event, ticket_type_id)
     data, errors = check_fields(json_object(), TICKET_TYPE_FIELDS, read_only=TICKET_TYPE_READ_ONLY)
     _save(lambda: services.update_ticket_type(tt, data, actor=api.api_user()), errors=errors,
-          check=lambda: services.validate_ticket_type(event, data, current=tt))
+          check=lambda: validation.validate_ticket_type(event, data, current=tt))
     return jsonify(ticket_type_json(tt, event.tz))
 
 

@@ -13,14 +13,21 @@ from zoneinfo import ZoneInfo
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField, URLField
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    URLField,
+)
 from wtforms.fields import DateTimeLocalField, SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from eventsite.core.errors import ValidationError
 from eventsite.core.text import ZERO_DECIMAL
 from eventsite.events.models import Event, Question, QuestionKind, TicketType
-from eventsite.events.services import timezones
+from eventsite.events.validation import timezones
 from eventsite.events.uploads import delete_upload, max_size_label, store_image
 
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]

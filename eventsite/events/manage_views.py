@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from eventsite.accounts.models import Organization
 from eventsite.core.db import utcnow
 from eventsite.core.errors import DomainError, ValidationError
-from eventsite.events import services
+from eventsite.events import services, validation
 from eventsite.events.access import MANAGERS, event_for, visible_events_query
 from eventsite.events.forms import EventForm, QuestionForm, TicketTypeForm
 from eventsite.events.models import Event, Question, TicketType
@@ -197,7 +197,7 @@ def edit_event(slug: str):
 
 
 def _zone_names() -> list[str]:
-    return sorted(services.timezones())
+    return sorted(validation.timezones())
 
 
 @bp.get("/events/<slug>")
