@@ -6,6 +6,7 @@ suite creates its own database from EVENTSITE_TEST_POSTGRES_URL and drops it at 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import re
 import secrets
 import threading
@@ -225,6 +226,41 @@ def ctx(app):
     with app.app_context():
         yield
         db.session.remove()
+
+
+@contextmanager
+def rate_limited_app(app, **overrides):
+    """A second app with Flask-Limiter on (the suite's app has it off), on the same database and mail
+    server. The limiter is one object shared by every app: its `enabled` flag is restored after."""
+    from eventsite.extensions import limiter
+
+    settings = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
+    settings.update(
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_STORAGE_URI="memory://",
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        EVENTSITE_MAIL_URL=app.config["EVENTSITE_MAIL_URL"],
+        EVENTSITE_BASE_URL=app.config["EVENTSITE_BASE_URL"],
+        SECRET_KEY=app.config["SECRET_KEY"],
+        **overrides,
+    )
+    was_enabled = limiter.enabled
+    limited = create_app(settings)
+    try:
+        limiter.reset()
+        yield limited
+    finally:
+        limiter.reset()
+        limiter.enabled = was_enabled
+        with limited.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def limited_app(app):
+    with rate_limited_app(app) as limited:
+        yield limited
 
 
 # --- forms -------------------------------------------------------------------------------------

@@ -3,41 +3,17 @@ from __future__ import annotations
 
 import pytest
 
-from eventsite import create_app
-from eventsite.config import TestConfig
-from eventsite.extensions import db, limiter
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, rate_limited_app
 from tests.factories import make_event, make_ticket_type
 from tests.registration.views_helpers import counts, html_of, in_app, text_of
 
 
 @pytest.fixture
 def limited_app(app):
-    """The app with Flask-Limiter on (the suite's app has it off), on the same database, with small
-    limits so the test stays quick. The limiter is shared by every app: its flag is restored after."""
-    settings = {k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()}
-    settings.update(
-        RATELIMIT_ENABLED=True,
-        RATELIMIT_STORAGE_URI="memory://",
-        REGISTRATION_RATE_LIMIT="4 per minute",
-        RESEND_RATE_LIMIT="5 per hour",
-        RESEND_EMAIL_RATE_LIMIT="3 per hour",
-        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-        EVENTSITE_MAIL_URL=app.config["EVENTSITE_MAIL_URL"],
-        EVENTSITE_BASE_URL=app.config["EVENTSITE_BASE_URL"],
-        SECRET_KEY=app.config["SECRET_KEY"],
-    )
-    was_enabled = limiter.enabled
-    limited = create_app(settings)
-    try:
-        limiter.reset()
+    """Small limits so the test stays quick."""
+    with rate_limited_app(app, REGISTRATION_RATE_LIMIT="4 per minute", RESEND_RATE_LIMIT="5 per hour",
+                          RESEND_EMAIL_RATE_LIMIT="3 per hour") as limited:
         yield limited
-    finally:
-        limiter.reset()
-        limiter.enabled = was_enabled
-        with limited.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 @pytest.fixture

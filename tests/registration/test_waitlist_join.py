@@ -20,7 +20,6 @@ from tests.registration.waitlist_helpers import (
     in_db,
     join,
     keys,
-    limited_app_for,
     link_in,
     make_sold_out,
     post_page_form,
@@ -31,12 +30,6 @@ from tests.registration.waitlist_helpers import (
 def sold_out(app, organizer) -> SoldOut:
     """A published event whose only ticket type (capacity 1) is taken by Ada's order."""
     return make_sold_out(app, organizer["organization_id"])
-
-
-@pytest.fixture
-def limited_app(app):
-    with limited_app_for(app) as limited:
-        yield limited
 
 
 def _join_page(s) -> str:

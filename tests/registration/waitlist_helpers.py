@@ -129,7 +129,6 @@ def post_page_form(client, page_url: str, action: str, data: dict | None = None)
     return client.post(action, data={"csrf_token": csrf_from(page.data), **(data or {})})
 
 
-@contextmanager
 def limited_app_for(app):
     """The app with Flask-Limiter on (the suite's app has it off), on the same database (as in
     tests/accounts/conftest.py); the shared limiter's `enabled` flag is restored afterwards."""
