@@ -60,16 +60,20 @@ def _tune_engine_options(app: Flask) -> None:
 
 
 def _import_models() -> None:
-    """Every model module, lowest domain first, so metadata is complete for migrations."""
+    """Every model module, so the metadata is complete for migrations and create_all()."""
     import eventsite.accounts.models  # noqa: F401
+    import eventsite.checkin.models  # noqa: F401
     import eventsite.core.mail.models  # noqa: F401
     import eventsite.events.models  # noqa: F401
-    import eventsite.registration.models  # noqa: F401
     import eventsite.payments.models  # noqa: F401
-    import eventsite.checkin.models  # noqa: F401
+    import eventsite.registration.models  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:
+    import eventsite.accounts.api_auth  # noqa: F401  (Bearer tokens for the API)
+    import eventsite.checkin.api  # noqa: F401  (POST /api/v1/events/<slug>/checkins)
+    import eventsite.events.api  # noqa: F401  (adds its routes to the API blueprint)
+    import eventsite.registration.api  # noqa: F401  (tickets and orders)
     from eventsite.accounts.views import bp as accounts_bp
     from eventsite.checkin.manage_views import bp as checkin_bp
     from eventsite.core.api import bp as api_bp
@@ -77,16 +81,12 @@ def _register_blueprints(app: Flask) -> None:
     from eventsite.core.views import bp as core_bp
     from eventsite.events.manage_views import bp as manage_events_bp
     from eventsite.events.views import bp as events_bp
-    from eventsite.registration.waitlist_views import bp as waitlist_bp
-    from eventsite.registration.views import bp as registration_bp
-    from eventsite.registration.manage_views import bp as manage_registration_bp
-    from eventsite.payments.views import bp as payments_bp, dev_bp as payments_dev_bp
     from eventsite.payments.manage_views import bp as manage_payments_bp
-
-    import eventsite.accounts.api_auth  # noqa: F401  (Bearer tokens for the API)
-    import eventsite.events.api  # noqa: F401  (adds its routes to the API blueprint)
-    import eventsite.checkin.api  # noqa: F401  (POST /api/v1/events/<slug>/checkins)
-    import eventsite.registration.api  # noqa: F401  (tickets and orders)
+    from eventsite.payments.views import bp as payments_bp
+    from eventsite.payments.views import dev_bp as payments_dev_bp
+    from eventsite.registration.manage_views import bp as manage_registration_bp
+    from eventsite.registration.views import bp as registration_bp
+    from eventsite.registration.waitlist_views import bp as waitlist_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(events_bp)

@@ -2,14 +2,21 @@
 only check the shape of the input."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms import (
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from eventsite.accounts.models import Role
 from eventsite.accounts.services import MIN_PASSWORD_LENGTH
+from eventsite.core.forms import ServiceForm
 
 ROLE_CHOICES = [(r.value, r.label) for r in Role]
 
@@ -24,7 +31,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class LoginForm(FlaskForm):
+class LoginForm(ServiceForm):
     email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)],
                        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
     password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=1024)],
@@ -32,7 +39,7 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(ServiceForm):
     name = StringField("Your name", validators=[DataRequired("Enter your name."), Length(max=200)],
                        render_kw={"autocomplete": "name"})
     email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)],
@@ -43,7 +50,7 @@ class ProfileForm(FlaskForm):
     )
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(ServiceForm):
     current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password.")],
                                      render_kw={"autocomplete": "current-password"})
     new_password = PasswordField(
@@ -59,33 +66,33 @@ class PasswordForm(FlaskForm):
     )
 
 
-class ApiTokenForm(FlaskForm):
+class ApiTokenForm(ServiceForm):
     token_name = StringField(
         "Token name", validators=[DataRequired("Give the token a name."), Length(max=100)],
         description="What it is for, e.g. “Website sync” or “Door laptop”.",
     )
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(ServiceForm):
     """A button that changes something: only the CSRF token."""
 
 
-class InviteForm(FlaskForm):
+class InviteForm(ServiceForm):
     email = EmailField("Email", validators=[DataRequired("Enter the email to invite."), Length(max=254)],
                        render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"})
     role = SelectField("Role", choices=role_choices(), default=Role.ORGANIZER.value,
                        description="Owners manage the team; organizers manage events; check-in staff only work the door of the events you choose.")
 
 
-class RoleForm(FlaskForm):
+class RoleForm(ServiceForm):
     role = SelectField("Role", choices=role_choices(), validators=[InputRequired()])
 
 
-class DoorEventsForm(FlaskForm):
+class DoorEventsForm(ServiceForm):
     event_ids = MultiCheckboxField("Events she may check people in for", coerce=int)
 
 
-class SignupForm(FlaskForm):
+class SignupForm(ServiceForm):
     """Accepting an invitation without an account yet."""
 
     name = StringField("Your name", validators=[DataRequired("Enter your name."), Length(max=200)],

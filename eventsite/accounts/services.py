@@ -137,8 +137,8 @@ def create_api_token(user: User, name: str = "API token") -> tuple["ApiToken", s
 
 
 def revoke_api_token(token: "ApiToken", *, actor: User) -> None:
-    from eventsite.core.errors import NotFoundError
     from eventsite.core.db import utcnow
+    from eventsite.core.errors import NotFoundError
 
     if token.user_id != actor.id:
         raise NotFoundError("No such token.")

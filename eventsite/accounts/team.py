@@ -21,7 +21,13 @@ from eventsite.accounts.services import (
     validate_password,
 )
 from eventsite.core.db import utcnow
-from eventsite.core.errors import ConflictError, DomainError, NotFoundError, PermissionDeniedError, ValidationError
+from eventsite.core.errors import (
+    ConflictError,
+    DomainError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from eventsite.core.mail import enqueue_email
 from eventsite.core.security import TOKEN_ALPHABET, hash_token, random_token
 from eventsite.extensions import db

@@ -3,7 +3,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from wtforms.fields.choices import SelectChoice
@@ -50,15 +59,6 @@ def safe_next(target: str | None, default: str | None = None) -> str:
     if parts.scheme or parts.netloc:
         return default
     return target
-
-
-def _apply_errors(form, error: ValidationError) -> None:
-    """Put a service's field errors next to the form's fields; the rest on top of the form."""
-    for name, message in error.errors.items():
-        if name in form and name != "csrf_token":
-            form[name].errors = [*form[name].errors, message]
-        else:
-            form.form_errors.append(message)
 
 
 def _prefix_ids(form, prefix: str):
@@ -154,7 +154,7 @@ def update_profile():
                                     current_password=form.current_password.data or "")
         except ValidationError as e:
             db.session.rollback()
-            _apply_errors(form, e)
+            form.apply_errors(e.errors)
         else:
             db.session.commit()
             flash("Your details are saved.", "success")
@@ -173,7 +173,7 @@ def change_password():
             services.change_password(user, form.current_password.data, form.new_password.data)
         except ValidationError as e:
             db.session.rollback()
-            _apply_errors(form, e)
+            form.apply_errors(e.errors)
         else:
             db.session.commit()
             _start_session(user)  # this browser stays logged in; every other session ends
@@ -237,7 +237,7 @@ def invite(organization_id: int):
             invitation, _ = team.invite_member(organization_id, form.email.data, form.role.data, actor=current_user)
         except ValidationError as e:
             db.session.rollback()
-            _apply_errors(form, e)
+            form.apply_errors(e.errors)
         else:
             db.session.commit()
             flash(f"Invitation sent to {invitation.email}. The link works for "
@@ -285,7 +285,9 @@ def remove_member(membership_id: int):
 @bp.route("/team/members/<int:membership_id>/events", methods=["GET", "POST"])
 @login_required
 def door_events(membership_id: int):
-    from eventsite.events import staff  # the one place accounts pages use the events domain
+    from eventsite.events import (
+        staff,  # the one place accounts pages use the events domain
+    )
 
     assignment = staff.door_assignment(membership_id, actor=current_user)
     form = DoorEventsForm(data={"event_ids": sorted(assignment.assigned_ids)})
@@ -295,7 +297,7 @@ def door_events(membership_id: int):
             staff.assign_door_events(membership_id, form.event_ids.data or [], actor=current_user)
         except ValidationError as e:
             db.session.rollback()
-            _apply_errors(form, e)
+            form.apply_errors(e.errors)
         else:
             db.session.commit()
             flash(f"Saved the events {assignment.membership.user.display_name} can check people in for.", "success")
@@ -358,7 +360,7 @@ def invitation(token: str):
             )
         except ValidationError as e:
             db.session.rollback()
-            _apply_errors(form, e)
+            form.apply_errors(e.errors)
         else:
             db.session.commit()
             if user is None:

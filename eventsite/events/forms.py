@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
@@ -25,10 +24,11 @@ from wtforms.fields import DateTimeLocalField, SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from eventsite.core.errors import ValidationError
+from eventsite.core.forms import ServiceForm as BaseServiceForm
 from eventsite.core.text import ZERO_DECIMAL
 from eventsite.events.models import Event, Question, QuestionKind, TicketType
-from eventsite.events.validation import timezones
 from eventsite.events.uploads import delete_upload, max_size_label, store_image
+from eventsite.events.validation import timezones
 
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 COMMON_CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "CHF", "SEK", "NOK", "DKK", "PLN", "NZD", "JPY"]
@@ -91,24 +91,12 @@ def zone_or_none(name: str | None) -> ZoneInfo | None:
 
 # --- shared behaviour ---------------------------------------------------------------------------
 
-class ServiceForm(FlaskForm):
+class ServiceForm(BaseServiceForm):
     """A form whose data goes to one service: it maps the service's errors back onto its fields."""
-
-    #: service field name -> form field name, where they differ
-    renames: dict[str, str] = {}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.notes: list[str] = []
-
-    def apply_errors(self, errors: dict[str, str]) -> None:
-        for key, message in errors.items():
-            name = self.renames.get(key, key)
-            field = self._fields.get(name)
-            if field is not None and name != "csrf_token":
-                field.errors = [*field.errors, message]
-            else:
-                self.form_errors.append(message)
 
     def _utc(self, field, zone: ZoneInfo, errors: dict[str, str]) -> datetime | None:
         if field.data is None:

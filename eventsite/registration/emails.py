@@ -16,6 +16,7 @@ not (plain text is not HTML). Nothing a visitor typed reaches a header except th
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -87,6 +88,37 @@ def _event_context(event: Event) -> dict:
     }
 
 
+# The `.ics` attached to confirmations, per version of the event (see _confirmation_ics).
+_ICS_CACHE: dict[tuple, tuple[float, bytes]] = {}
+ICS_CACHE_SECONDS = 300.0
+_ICS_CACHE_MAX = 256
+
+
+def _confirmation_ics(event: Event) -> bytes:
+    """The event's calendar file for a confirmation or cancellation email.
+
+    Every email about one event attaches the same file (only DTSTAMP, the time it was made, would
+    differ), and making it (the VTIMEZONE from zoneinfo, the description as text, line folding) was
+    about a tenth of a registration's CPU time in the registration rush (bench/README.md). So it is
+    made once per version of the event and kept for a few minutes in this process: the key holds
+    everything `event_ics` reads, so any change to the event makes a new file at once.
+    """
+    key = (
+        current_app.config.get("EVENTSITE_BASE_URL"), event.id, event.slug, event.title, event.summary,
+        event.description, event.venue_name, event.venue_address, event.online_url, event.starts_at,
+        event.ends_at, event.timezone, event.status, event.updated_at,
+    )
+    now = time.monotonic()
+    hit = _ICS_CACHE.get(key)
+    if hit is not None and now - hit[0] < ICS_CACHE_SECONDS:
+        return hit[1]
+    data = event_ics(event)
+    if len(_ICS_CACHE) >= _ICS_CACHE_MAX:
+        _ICS_CACHE.clear()
+    _ICS_CACHE[key] = (now, data)
+    return data
+
+
 def _answer_lines(order) -> list[tuple[str, str]]:
     """(question label, answer as text) for the questions she answered, in the event's order."""
     out = []
@@ -121,7 +153,7 @@ def render_confirmation(order) -> RenderedEmail:
             "cid": cid,
         })
         attachments.append(Attachment(f"ticket-{n}-qr.png", "image/png", qr_png(ticket.secret), inline_cid=cid))
-    attachments.append(Attachment("event.ics", "text/calendar", event_ics(event)))
+    attachments.append(Attachment("event.ics", "text/calendar", _confirmation_ics(event)))
     context = {
         **_event_context(event),
         "order": order,
@@ -163,5 +195,5 @@ def queue_event_cancelled(order, *, key: str) -> OutboxMessage:
     text, html = _render("event_cancelled", **context)
     return enqueue_email(
         key=key, to=_recipient(order), subject=f"Event cancelled: {event.title}", text=text, html=html,
-        attachments=[Attachment("event.ics", "text/calendar", event_ics(event))],
+        attachments=[Attachment("event.ics", "text/calendar", _confirmation_ics(event))],
     )

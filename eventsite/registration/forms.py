@@ -24,11 +24,25 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
-from wtforms import BooleanField, EmailField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from eventsite.events.display import Availability, price_label, ticket_availability, visible_ticket_types
+from eventsite.core.forms import ServiceForm
+from eventsite.events.display import (
+    Availability,
+    price_label,
+    ticket_availability,
+    visible_ticket_types,
+)
 from eventsite.events.models import Event, QuestionKind, TicketType
 from eventsite.registration.services import ticket_slots
 from eventsite.registration.validation import (
@@ -332,7 +346,7 @@ class Panel:
 
 # --- the ticket page ---------------------------------------------------------------------------
 
-class RenameForm(FlaskForm):
+class RenameForm(ServiceForm):
     """Put another person's name on one ticket. Field names are the service's (`name`, `email`)."""
 
     name = StringField("Attendee's name", [Marked()], render_kw={"maxlength": NAME_MAX, "autocomplete": "off"})
@@ -347,10 +361,3 @@ class RenameForm(FlaskForm):
                 f.id = f.label.field_id = f"ticket-{n}-{f.name}"
         return self
 
-    def apply_errors(self, errors: Mapping[str, str]) -> None:
-        for name, message in errors.items():
-            f = self._fields.get(name)
-            if f is not None and name != "csrf_token":
-                f.errors = [*f.errors, message]
-            else:
-                self.form_errors.append(message)

@@ -19,11 +19,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_limiter.util import get_remote_address
 
 from eventsite.core.db import run_in_transaction, utcnow
-from eventsite.core.errors import ConflictError, DomainError, NotFoundError, ValidationError
+from eventsite.core.errors import (
+    ConflictError,
+    DomainError,
+    NotFoundError,
+    ValidationError,
+)
 from eventsite.core.security import tokens_equal
 from eventsite.events import display
 from eventsite.events import views as event_views
@@ -32,8 +46,16 @@ from eventsite.events.models import Event
 from eventsite.events.services import public_event
 from eventsite.extensions import limiter
 from eventsite.registration import emails, services
-from eventsite.registration.errors import AlreadyRegisteredError, RegistrationClosedError
-from eventsite.registration.forms import Panel, RegistrationForm, RenameForm, registration_form
+from eventsite.registration.errors import (
+    AlreadyRegisteredError,
+    RegistrationClosedError,
+)
+from eventsite.registration.forms import (
+    Panel,
+    RegistrationForm,
+    RenameForm,
+    registration_form,
+)
 from eventsite.registration.models import Order, OrderStatus, Ticket, TicketStatus
 from eventsite.registration.qr import qr_png, qr_svg
 from eventsite.registration.validation import EMAIL_MAX

@@ -9,7 +9,17 @@ from __future__ import annotations
 from io import BytesIO
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    send_file,
+    url_for,
+)
 
 from eventsite.core.mail import devmailbox
 from eventsite.core.mail.backends import dev_mailbox_directory, redact
