@@ -10,12 +10,13 @@ PORT ?= 5000
 export EVENTSITE_MAIL_URL ?= dev://
 export EVENTSITE_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run test install browser db clean help
+.PHONY: run test install browser db clean help bench
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run    set everything up and serve http://$(HOST):$(PORT) with demo data"
 	@echo "make test   set everything up and run every test (SQLite, then PostgreSQL)"
+	@echo "make bench  the benchmarks against gunicorn and PostgreSQL; writes bench/RESULTS.md"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,3 +60,14 @@ test: $(STAMP) browser
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# The benchmarks (not part of `make test`; see bench/README.md): PostgreSQL on 127.0.0.1, gunicorn,
+# a separate load generator; writes bench/RESULTS.md. `make bench BENCH_ARGS="registration_rush --runs 5"`.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	@{ $(PY) -m pip install -e '.[test,bench]'; } > $(VENV)/install-bench.log 2>&1 \
+	  || { tail -n 40 $(VENV)/install-bench.log; echo "pip install failed; see $(VENV)/install-bench.log" >&2; exit 1; }
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) -m bench $(BENCH_ARGS)

@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 ADMIN_URL = os.environ.get("EVENTSITE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 HOST = "127.0.0.1"
-DEFAULT_WORKERS = 4  # chosen by `python -m bench tune` on this 2-core machine (see bench/README.md)
-DEFAULT_THREADS = 4
+DEFAULT_WORKERS = 2  # chosen with `python -m bench --tune` on this 2-core machine (see bench/README.md)
+DEFAULT_THREADS = 2
 LOADGEN_GRACE_SECONDS = 60  # beyond a spec's own time limit, before the load generator is killed
 
 
@@ -231,7 +231,7 @@ class Gunicorn:
         _terminate_group(self.proc)
         self.proc = None
 
-    def log_tail(self, lines: int = 30) -> str:
+    def log_tail(self, lines: int = 80) -> str:
         if self.log_path is None or not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -243,13 +243,13 @@ class BenchEnvironment:
     """The database, the sink, the app for seeding and checks, and gunicorn; see the module doc."""
 
     def __init__(self, *, workers: int = DEFAULT_WORKERS, threads: int = DEFAULT_THREADS, verbose: bool = True,
-                 wsgi_app: str = "bench.wsgi_bench:app"):
+                 wsgi_app: str = "bench.wsgi_bench:app", admin_url: str = ADMIN_URL):
         self.wsgi_app = wsgi_app  # another module only to compare a patched app (profiling experiments)
         self.workers = workers
         self.threads = threads
         self.verbose = verbose
         self.shared: dict = {}  # what scenarios share: the organizer, warm-up flags ...
-        self.db = BenchDatabase()
+        self.db = BenchDatabase(admin_url)
         self.sink = SmtpSink()
         self.tmp: Path | None = None
         self.app = None
@@ -352,8 +352,11 @@ class BenchEnvironment:
         from eventsite import create_app
         from eventsite.config import normalize_database_url
 
-        previous = os.environ.get("EVENTSITE_INSTANCE_PATH")
-        os.environ["EVENTSITE_INSTANCE_PATH"] = str(self.tmp / "instance")
+        # Whatever the caller's shell exports (EVENTSITE_ENV=production, a DATABASE_URL ...), this
+        # app is the bench's: settings come from the dict below.
+        overrides = {"EVENTSITE_INSTANCE_PATH": str(self.tmp / "instance"), "EVENTSITE_ENV": "development"}
+        previous = {k: os.environ.get(k) for k in overrides}
+        os.environ.update(overrides)
         try:
             return create_app({
                 "SQLALCHEMY_DATABASE_URI": normalize_database_url(self.db.url),
@@ -363,10 +366,11 @@ class BenchEnvironment:
                 "RATELIMIT_ENABLED": False,
             })
         finally:
-            if previous is None:
-                os.environ.pop("EVENTSITE_INSTANCE_PATH", None)
-            else:
-                os.environ["EVENTSITE_INSTANCE_PATH"] = previous
+            for k, v in previous.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     # -- the server
 
@@ -394,10 +398,12 @@ class BenchEnvironment:
 
     @contextlib.contextmanager
     def profiling(self, output: Path, *, rate: int = 250):
-        """Sample every gunicorn worker with py-spy while the block runs; collapsed stacks to `output`."""
+        """Sample every gunicorn worker with py-spy while the block runs; collapsed stacks to `output`.
+        Only threads holding the GIL are sampled (`--gil`): where the Python CPU time goes, not the
+        waits on the database."""
         output.parent.mkdir(parents=True, exist_ok=True)
         cmd = [*_tool("py-spy"), "record", "--pid", str(self.server.proc.pid), "--subprocesses", "--rate", str(rate),
-               "--format", "raw", "--output", str(output), "--nonblocking"]
+               "--format", "raw", "--output", str(output), "--nonblocking", "--gil"]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 start_new_session=True)
         time.sleep(1.0)  # py-spy attaches to the workers
@@ -429,29 +435,46 @@ class BenchEnvironment:
     # -- the load generator
 
     def run_load(self, spec: dict) -> dict:
-        """Run one load (see bench/loadgen.py) against the server, in a separate process."""
-        spec = dict(spec, host=HOST, port=self.port)
-        limit = float(spec.get("time_limit", 120)) + LOADGEN_GRACE_SECONDS
+        """Run one load (see bench/loadgen.py) against the server, in a separate process; the outcome
+        gets the CPU time gunicorn and the database spent meanwhile (`outcome["cpu"]`)."""
         meter = CpuMeter(self)
         before = meter.snapshot()
-        self._loadgen = subprocess.Popen(
-            [sys.executable, "-m", "bench.loadgen"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            start_new_session=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        )
+
+        def started(proc: subprocess.Popen) -> None:
+            self._loadgen = proc
+
         try:
-            out, _ = self._loadgen.communicate(json.dumps(spec).encode(), timeout=limit)
-        except subprocess.TimeoutExpired:
-            raise BenchError(f"the load generator did not finish within {limit:.0f} s") from None
+            outcome = run_loadgen(spec, HOST, self.port, on_start=started)
         finally:
             self._stop_loadgen()
-        try:
-            outcome = json.loads(out)
-        except ValueError:
-            raise BenchError(f"the load generator failed; it printed: {out[-2000:]!r}") from None
-        if outcome.get("fatal"):
-            raise BenchError(f"the load generator failed: {outcome['fatal']}")
         outcome["cpu"] = meter.delta(before, meter.snapshot())
         return outcome
+
+
+def run_loadgen(spec: dict, host: str, port: int, *, on_start=None) -> dict:
+    """Run bench/loadgen.py in its own process (its own session, so Ctrl-C reaches only us and we
+    stop it) with `spec` against host:port; return its outcome. Raises BenchError if it fails."""
+    spec = dict(spec, host=host, port=port)
+    limit = float(spec.get("time_limit", 120)) + LOADGEN_GRACE_SECONDS
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.loadgen"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        start_new_session=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    if on_start is not None:
+        on_start(proc)
+    try:
+        out, _ = proc.communicate(json.dumps(spec).encode(), timeout=limit)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"the load generator did not finish within {limit:.0f} s") from None
+    finally:
+        _terminate_group(proc, grace=5)
+    try:
+        outcome = json.loads(out)
+    except ValueError:
+        raise BenchError(f"the load generator failed; it printed: {out[-2000:]!r}") from None
+    if outcome.get("fatal"):
+        raise BenchError(f"the load generator failed: {outcome['fatal']}")
+    return outcome
 
 
 # --- CPU accounting -----------------------------------------------------------------------------

@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--match", default="", help="only frames containing this text in the inclusive list")
     args = parser.parse_args(argv)
-    print(summarise(args.path, top=args.top, match=args.match))
+    try:
+        print(summarise(args.path, top=args.top, match=args.match))
+    except BrokenPipeError:  # piped into head
+        pass
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
+from pathlib import Path
 
 from bench import stats
 from bench.scenarios import RunResult, Scenario
@@ -74,7 +75,8 @@ def render(*, info: dict[str, str], command: str, server: str, runs: int,
             label = fig.label if fig else key
             unit = fig.unit if fig else ""
             digits = fig.digits if fig else 1
-            lines.append(f"| {sc.name} | {label} ({unit.strip('/') or 'n'}) | {_fmt(med, digits)} | {_fmt(lo, digits)} | "
+            shown = label if unit in ("", "/s") else f"{label} ({unit})"
+            lines.append(f"| {sc.name} | {shown} | {_fmt(med, digits)} | {_fmt(lo, digits)} | "
                          f"{_fmt(hi, digits)} | {target.text if target else ''} | "
                          f"{('yes' if target.met(med) else '**no**') if target else ''} |")
         ratio = floor_ratio(sc, rs, results)
@@ -101,7 +103,7 @@ def render(*, info: dict[str, str], command: str, server: str, runs: int,
             values = [r.figures.get(fig.key, float("nan")) for r in rs]
             med, lo, hi = stats.spread(values)
             unit = f" {fig.unit}" if fig.unit and fig.unit != "/s" else ""
-            lines.append(f"| {fig.label}{' (/s)' if fig.unit == '/s' else ''} | {_fmt(med, fig.digits)}{unit} | "
+            lines.append(f"| {fig.label} | {_fmt(med, fig.digits)}{unit} | "
                          f"{_fmt(lo, fig.digits)} | {_fmt(hi, fig.digits)} | "
                          f"{', '.join(_fmt(v, fig.digits) for v in values)} |")
         ratio = floor_ratio(sc, rs, results)
@@ -109,10 +111,13 @@ def render(*, info: dict[str, str], command: str, server: str, runs: int,
             lines.append(f"| requests/s ÷ {sc.floor} requests/s | {ratio:.0%} | | | |")
         lines.append("")
         for i, r in enumerate(rs, start=1):
-            checks = "; ".join(f"{'✓' if c.ok else '✗'} {c.name}" + (f" ({c.detail})" if c.detail and not c.ok else
-                                                                     (f" ({c.detail})" if c.detail else ""))
+            checks = "; ".join(f"{'✓' if c.ok else '✗'} {c.name}" + (f" ({c.detail})" if c.detail else "")
                                for c in r.checks)
             counts = ", ".join(f"{k}: {v}" for k, v in r.counts.items())
             lines.append(f"- run {i}: {checks}. Answers: {counts}." + (f" {' '.join(r.notes)}." if r.notes else ""))
-    lines.append("")
+    changes = Path(__file__).with_name("CHANGES.md")
+    if changes.exists():
+        lines += ["", changes.read_text().strip()]
+    lines += ["", "How the figures are made, the gunicorn setting and the profile of the registration path: "
+              "bench/README.md.", ""]
     return "\n".join(lines)

@@ -63,6 +63,7 @@ def _import_models() -> None:
     """Every model module, so the metadata is complete for migrations and create_all()."""
     import eventsite.accounts.models  # noqa: F401
     import eventsite.checkin.models  # noqa: F401
+    import eventsite.connections.models  # noqa: F401  (and the package's worker jobs)
     import eventsite.core.mail.models  # noqa: F401
     import eventsite.events.models  # noqa: F401
     import eventsite.payments.models  # noqa: F401
@@ -76,6 +77,8 @@ def _register_blueprints(app: Flask) -> None:
     import eventsite.registration.api  # noqa: F401  (tickets and orders)
     from eventsite.accounts.views import bp as accounts_bp
     from eventsite.checkin.manage_views import bp as checkin_bp
+    from eventsite.connections.manage_views import bp as manage_connections_bp
+    from eventsite.connections.views import bp as connections_bp
     from eventsite.core.api import bp as api_bp
     from eventsite.core.mail.views import bp as mailbox_bp
     from eventsite.core.views import bp as core_bp
@@ -99,6 +102,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(manage_payments_bp)
+    app.register_blueprint(connections_bp)
+    app.register_blueprint(manage_connections_bp)
     if app.config["EVENTSITE_ENV"] != "production":
         app.register_blueprint(mailbox_bp)
         app.register_blueprint(payments_dev_bp)  # the test payment page; also 404 once a Stripe key is set

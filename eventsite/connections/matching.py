@@ -21,14 +21,16 @@ tests build it by hand where the right answer is known.
   those by email). "Minus" is exclusion, not a penalty: the same name twice reads as spam.
 - A suggestion needs a reason: help or a shared interest. People with no tag in common with anyone
   get the **fallback** (only when `fallback=True`): a few people from other companies, scored by
-  novelty alone and explained as someone new to know.
+  novelty alone and explained as someone new to know, once: someone who was suggested people
+  before gets no fallback in a later round (nothing new to say is better than filler).
 
 ## Each person's top k, no one flooded
 
 Every person's candidates are scored and her best `TOP_CANDIDATES` kept; then all those directed
 edges are taken in one global order (score, then ids) and accepted while the person has fewer than `k`
 suggestions and the suggested person has been suggested to fewer than `cap` people this round. So
-the popular few are not flooded, and whoever cannot have her first choice gets her next best.
+the popular few are not flooded. Whoever still has room after that (her best few were all popular and
+capped) goes down the rest of her candidate list in a second pass, so she gets her next best.
 
 ## Scale (10,000 profiles)
 
@@ -167,13 +169,26 @@ def score_pair(a: Person, b: Person) -> Match:
     return _score(_prepare(a), _prepare(b))
 
 
-def _window(items: list[int], start_seed: int, limit: int) -> Iterable[int]:
+def _window(items: list[int], seed: int, limit: int) -> list[int]:
+    """At most `limit` items of `items`, a contiguous (wrapping) run starting at a place set by `seed`."""
     n = len(items)
     if n <= limit:
         return items
-    start = (start_seed * _SPREAD) % n
+    start = (seed * _SPREAD) % n
     end = start + limit
     return items[start:end] if end <= n else items[start:] + items[: end - n]
+
+
+def hash_key(key: str) -> int:
+    """A stable small number for a tag (Python's hash() of a str changes between processes)."""
+    h = 0
+    for ch in key:
+        h = (h * 31 + ord(ch)) % 1_000_003
+    return h
+
+
+_DIRECTION = [_direction(n) for n in range(64)]
+_SHARED = [SHARED_EACH * min(n, SHARED_TAGS_COUNTED) for n in range(64)]
 
 
 def suggest(
@@ -188,74 +203,128 @@ def suggest(
     """Each person's suggestions (at most `k`, best first); nobody suggested to more than `cap` people.
 
     Deterministic: the same input (in any order) gives the same output.
+
+    Candidates come in three tiers from the tag index: people who could help her *and* whom she could
+    help (an index by (offered tag, asked tag)), people on the other side of one of her tags, and
+    peers on the same side. Scores are computed on bit masks of tags (one bit per tag), exactly; the
+    windows (`per_tag_limit` and fractions of it) bound the work per person when a tag is common.
     """
     history = history or History()
     prepared = sorted((_prepare(p) for p in people), key=lambda x: x.person.id)
+    keys = sorted({k_ for x in prepared for k_ in (*x.offer_keys, *x.ask_keys)})
+    bit = {key: 1 << n for n, key in enumerate(keys)}
+    seeds = {key: hash_key(key) for key in keys}
+    offer_mask = [sum(bit[k_] for k_ in x.offer_keys) for x in prepared]
+    ask_mask = [sum(bit[k_] for k_ in x.ask_keys) for x in prepared]
+    companies = [x.company for x in prepared]
+    ids = [x.person.id for x in prepared]
+
     offerers: dict[str, list[int]] = {}
     askers: dict[str, list[int]] = {}
+    both_ways: dict[tuple[str, str], list[int]] = {}  # (offers, asks) -> people
     for i, x in enumerate(prepared):
-        for key in x.offer_keys:
+        for key in sorted(x.offer_keys):
             offerers.setdefault(key, []).append(i)
-        for key in x.ask_keys:
+            for ask in sorted(x.ask_keys):
+                both_ways.setdefault((key, ask), []).append(i)
+        for key in sorted(x.ask_keys):
             askers.setdefault(key, []).append(i)
 
-    shared_limit = min(per_tag_limit, SHARED_PER_TAG_LIMIT)
-    edges: list[tuple[int, int, int, Match]] = []
-    for i, a in enumerate(prepared):
-        pid = a.person.id
+    pair_limit = max(per_tag_limit // 6, 5)
+    one_way_limit = max(per_tag_limit // 4, 5)
+    peer_limit = max(per_tag_limit // 10, 3)
+    excluded = bool(history.suggested or history.introduced)
+    had_suggestions = {a for a, _ in history.suggested}
+
+    def candidates_of(i: int) -> list[tuple[int, int, int]]:
+        """(-score, other id, other index) of every candidate of person i with a reason."""
+        a = prepared[i]
+        pid = ids[i]
+        a_off, a_ask, a_company = offer_mask[i], ask_mask[i], companies[i]
         candidates: set[int] = set()
-        for key in a.ask_keys:  # who can help her
-            candidates.update(_window(offerers.get(key, []), pid + hash_key(key), per_tag_limit))
-        for key in a.offer_keys:  # whom she can help
-            candidates.update(_window(askers.get(key, []), pid + hash_key(key) + 1, per_tag_limit))
-        for key in a.offer_keys:  # peers: both offer
-            candidates.update(_window(offerers.get(key, []), pid + hash_key(key) + 2, shared_limit))
-        for key in a.ask_keys:  # peers: both ask
-            candidates.update(_window(askers.get(key, []), pid + hash_key(key) + 3, shared_limit))
+        for want in a.ask_keys:
+            for give in a.offer_keys:
+                candidates.update(_window(both_ways.get((want, give), []), pid + seeds[want] * 7 + seeds[give], pair_limit))
+        for want in a.ask_keys:
+            candidates.update(_window(offerers.get(want, []), pid + seeds[want], one_way_limit))
+        for give in a.offer_keys:
+            candidates.update(_window(askers.get(give, []), pid + seeds[give] + 1, one_way_limit))
+        for give in a.offer_keys:
+            candidates.update(_window(offerers.get(give, []), pid + seeds[give] + 2, peer_limit))
+        for want in a.ask_keys:
+            candidates.update(_window(askers.get(want, []), pid + seeds[want] + 3, peer_limit))
         candidates.discard(i)
-        scored = []
+        scored: list[tuple[int, int, int]] = []
+        related = False  # someone shares a tag with her (suggested before or not)
         for j in candidates:
-            b = prepared[j]
-            if history.excludes(pid, b.person.id):
+            b_off, b_ask = offer_mask[j], ask_mask[j]
+            score = (_DIRECTION[(b_off & a_ask).bit_count()] + _DIRECTION[(a_off & b_ask).bit_count()]
+                     + _SHARED[((a_off & b_off) | (a_ask & b_ask)).bit_count()])
+            if score == 0:
                 continue
-            m = _score(a, b)
-            if m.score > 0:
-                scored.append(m)
-        if not scored and fallback and len(prepared) > 1:
-            scored = _fallback(a, i, prepared, history)
-        for m in heapq.nsmallest(TOP_CANDIDATES, scored, key=lambda m: (-m.score, m.other)):
-            edges.append((-m.score, m.person, m.other, m))
+            related = True
+            if excluded and history.excludes(pid, ids[j]):
+                continue
+            if not (a_company and a_company == companies[j]):
+                score += NOVELTY
+            scored.append((-score, ids[j], j))
+        if not related and fallback and len(prepared) > 1 and pid not in had_suggestions:
+            scored = [(-m.score, m.other, j) for j, m in _fallback(a, i, prepared, history)]
+        return scored
 
-    edges.sort(key=lambda e: e[:3])
-    given: dict[int, list[Match]] = {x.person.id: [] for x in prepared}
+    # Pass 1: everyone's best few, taken in one global order (best pairs first).
+    edges: list[tuple[int, int, int, int]] = []  # (-score, person id, other id, other index)
+    for i in range(len(prepared)):
+        for neg, oid, j in heapq.nsmallest(TOP_CANDIDATES, candidates_of(i)):
+            edges.append((neg, ids[i], oid, j))
+    edges.sort()
+    index_of = {pid: i for i, pid in enumerate(ids)}
+    chosen: dict[int, list[tuple[int, int]]] = {}  # person id -> [(other id, other index)]
     received: dict[int, int] = {}
-    for _, person, other, match in edges:
-        if len(given[person]) >= k or received.get(other, 0) >= cap:
-            continue
-        given[person].append(match)
+
+    def take(person: int, other: int, j: int) -> bool:
+        mine = chosen.setdefault(person, [])
+        if len(mine) >= k or received.get(other, 0) >= cap or any(o == other for o, _ in mine):
+            return False
+        mine.append((other, j))
         received[other] = received.get(other, 0) + 1
-    return {pid: matches for pid, matches in given.items() if matches}
+        return True
+
+    for _, person, other, j in edges:
+        take(person, other, j)
+    # Pass 2: whoever still has room (her best few were all taken by the cap) looks further down her
+    # whole candidate list, in id order.
+    for i, pid in enumerate(ids):
+        if len(chosen.get(pid, [])) >= k:
+            continue
+        for neg, oid, j in sorted(candidates_of(i)):
+            if len(chosen.get(pid, [])) >= k:
+                break
+            take(pid, oid, j)
+
+    given: dict[int, list[Match]] = {}
+    for pid, picks in chosen.items():
+        if not picks:
+            continue
+        a = prepared[index_of[pid]]
+        matches = [_score(a, prepared[j], fallback=True) for _, j in picks]
+        given[pid] = sorted(matches, key=lambda m: (-m.score, m.other))
+    return given
 
 
-def hash_key(key: str) -> int:
-    """A stable small number for a tag (Python's hash() of a str changes between processes)."""
-    h = 0
-    for ch in key:
-        h = (h * 31 + ord(ch)) % 1_000_003
-    return h
-
-
-def _fallback(a: _Prepared, i: int, prepared: list[_Prepared], history: History) -> list[Match]:
+def _fallback(a: _Prepared, i: int, prepared: list[_Prepared], history: History) -> list[tuple[int, Match]]:
     """People with no tag in common with anyone: a deterministic handful from other companies."""
     out = []
-    others = [j for j in _window(list(range(len(prepared))), a.person.id, FALLBACK_CANDIDATES + 1) if j != i]
+    n = len(prepared)
+    start = (a.person.id * _SPREAD) % n
+    others = [j for j in ((start + d) % n for d in range(min(FALLBACK_CANDIDATES + 1, n))) if j != i]
     for j in others[:FALLBACK_CANDIDATES]:
         b = prepared[j]
         if history.excludes(a.person.id, b.person.id):
             continue
         m = _score(a, b, fallback=True)
         if m.novelty:
-            out.append(m)
+            out.append((j, m))
     return out
 
 

@@ -62,6 +62,13 @@ PAYMENT_UNAVAILABLE = (
 )
 CONSENT_MISSING = "Tick this box to agree to the organizer's terms and conditions."
 
+# Parts of the form that higher domains add (connections: the optional networking profile). Each is
+# an object with `fields(event)` -> {name: unbound field} (empty: not on this event's form),
+# `template` (included inside the form, after the questions) and `save(order, form)`, which the view
+# calls in the registration's transaction once the order exists (a ValidationError keyed by the
+# section's own field names rolls the registration back and lands next to those fields).
+form_sections: list = []
+
 
 class Marked:
     """Marks a field as required (the asterisk, and `required` for assistive technology; the form
@@ -122,6 +129,8 @@ class RegistrationForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.extra_errors: dict[str, list[str]] = {}  # errors of fields that are not on the form
         self.already_registered = False
+        self.sections: list = []  # the form_sections on this event's form
+        self.section_names: list[str] = []  # their fields, in order
 
     # --- what she asked for, as the services take it ---------------------------------------------
 
@@ -223,7 +232,7 @@ class RegistrationForm(FlaskForm):
         add("quantity", buyable[0].anchor if buyable else "tickets", "Tickets")
         for row in self.rows:
             add(f"quantity-{row.ticket_type.id}", row.anchor, row.ticket_type.name)
-        for name in ["name", "email", *self.attendee_field_names(), *self.question_names,
+        for name in ["name", "email", *self.attendee_field_names(), *self.question_names, *self.section_names,
                      *(["consent"] if self.has_consent else [])]:
             f = self[name]
             choices = f.type in ("RadioField", "MultiCheckboxField")
@@ -232,6 +241,11 @@ class RegistrationForm(FlaskForm):
             if name not in placed:
                 out.extend((None, m) for m in messages)
         return out
+
+    def save_sections(self, order) -> None:
+        """Each added section stores its part (in the registration's transaction)."""
+        for section in self.sections:
+            section.save(order, self)
 
     # --- attendees ---------------------------------------------------------------------------------
 
@@ -320,6 +334,13 @@ def registration_form(
     if event.terms_url:
         attrs["consent"] = BooleanField("I agree to the organizer's terms and conditions", [Marked()])
 
+    sections = []
+    for section in form_sections:
+        extra = section.fields(event)
+        if extra:
+            attrs.update(extra)
+            sections.append((section, list(extra)))
+
     form_class = type("EventRegistrationForm", (RegistrationForm,), attrs)
     form = form_class(formdata=formdata)  # None: a fresh form with its defaults
     form._formdata = data
@@ -328,6 +349,8 @@ def registration_form(
     form.question_names = question_names
     form.attendee_slots = attendee_slots
     form.has_consent = bool(event.terms_url)
+    form.sections = [section for section, _ in sections]
+    form.section_names = [name for _, names in sections for name in names]
     for q in event.questions:
         if q.required and q.kind == QuestionKind.MULTIPLE_CHOICE:
             form[f"question-{q.id}"].flags.required = True

@@ -13,11 +13,15 @@ Hooks (the README's design section lists them):
 - `ticket_page_context`: callbacks fn(order) -> extra context for the ticket page of a paid order.
   The payments domain adds `payment` (see `PAYMENT_KEYS`): the links to pay or to cancel with the
   refund the policy allows, and the amount refunded. Paid orders are cancelled whole, there.
+- `ticket_page_sections`: callbacks fn(order) -> HTML or None, cards added to every ticket page
+  (connections: her networking profile). `forms.form_sections` adds parts to the registration form;
+  `_register` lets them store their part in the registration's transaction.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -71,6 +75,9 @@ start_payment: Callable[[Order], str] | None = None
 # were gone).
 PAYMENT_KEYS = ("pay_url", "processing", "cancel_url", "refund_text", "late_payment")
 ticket_page_context: list[Callable[[Order], dict]] = []
+# Callbacks fn(order) -> HTML (Markup) or None: cards that higher domains add to the ticket page,
+# after the tickets (connections: her networking profile, people she knows who are coming too).
+ticket_page_sections: list[Callable[[Order], Any]] = []
 
 RESENT_MESSAGE = "If that address is registered, the ticket is on its way."
 
@@ -139,7 +146,7 @@ def register(slug: str):
         return _event_page(event, _panel(event, form), 422)
     arguments = form.service_arguments()
     try:
-        order = run_in_transaction(lambda: _register(event, arguments))
+        order = run_in_transaction(lambda: _register(event, arguments, form))
     except RegistrationClosedError as e:
         return _event_page(event, _panel(event, None, messages=[e.message]), e.status)
     except DomainError as e:
@@ -158,11 +165,13 @@ def register(slug: str):
     return redirect(url_for(".ticket", token=order.token), 303)
 
 
-def _register(event: Event, arguments: dict) -> Order:
+def _register(event: Event, arguments: dict, form: RegistrationForm | None = None) -> Order:
     order = services.register_attendees(event, **arguments)
     if order.status == OrderStatus.PENDING_PAYMENT and not _payments_available():
         # The form checks this first; should a paid order slip through, nothing of it is kept.
         raise ConflictError("Online payment is not available yet.", code="payment_unavailable", field="quantity")
+    if form is not None:
+        form.save_sections(order)  # e.g. the networking profile, in the same transaction
     return order
 
 
@@ -248,6 +257,7 @@ def _ticket_page(order: Order, *, forms: dict[int, RenameForm] | None = None, st
         answers=emails._answer_lines(order), valid_count=len(order.valid_tickets),
         payment=_payment_context(order),
         hold_open=order.hold_expires_at is not None and order.hold_expires_at > now,
+        sections=[html for callback in ticket_page_sections if (html := callback(order))],
     ), status
 
 

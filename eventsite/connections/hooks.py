@@ -1,0 +1,55 @@
+"""What this domain adds to the lower domains' pages, through their hooks (installed by `views`).
+
+- `registration.forms.form_sections`: `NetworkingSection` adds the optional networking profile to the
+  registration form (fields named `networking-<name>`, rendered collapsed in a `<details>`), and
+  stores it once the order exists, in the registration's own transaction: a profile that does not
+  validate rolls the registration back, and the form shows the messages next to the fields.
+- `registration.views.ticket_page_sections`: `ticket_section(order)` adds "Your networking profile"
+  to `/tickets/<token>` (status and a link to edit it) and the people she was introduced to at
+  earlier events of the organization who are coming too.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import render_template, url_for
+from markupsafe import Markup
+
+from eventsite.connections import services
+from eventsite.connections.forms import profile_data, profile_fields
+from eventsite.core.db import utcnow
+from eventsite.events.models import Event
+from eventsite.registration.models import Order
+
+PREFIX = "networking-"
+
+
+class NetworkingSection:
+    """A part of the registration form (see `registration.forms.form_sections`)."""
+
+    template = "connections/_registration_section.html"
+
+    def fields(self, event: Event) -> dict[str, Any]:
+        if not services.networking_open(event):
+            return {}
+        return profile_fields(list(services.settings_for(event).tags or []), prefix=PREFIX)
+
+    def save(self, order: Order, form) -> None:
+        services.save_profile_from_registration(order, profile_data(form, prefix=PREFIX), now=utcnow(), prefix=PREFIX)
+
+
+networking_section = NetworkingSection()
+
+
+def ticket_section(order: Order) -> Markup | None:
+    """The ticket page's networking card, or None when there is nothing to say."""
+    event = order.event
+    is_open = services.networking_open(event) and order.is_live
+    profile = services.profile_for_order(order)
+    known = services.people_you_know_coming(order, now=utcnow()) if order.is_live else []
+    if not is_open and profile is None and not known:
+        return None
+    return Markup(render_template(
+        "connections/_ticket_section.html", order=order, event=event, profile=profile, known=known,
+        is_open=is_open, edit_url=url_for("connections.profile", token=order.token),
+    ))

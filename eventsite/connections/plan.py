@@ -1,0 +1,396 @@
+"""The follow-up plan, run by the worker (`connections.send_follow_ups`, every poll).
+
+## When a step is due
+
+A step of `days` days is due at `send_hour` (10:00 by default) local time, in the event's own IANA
+zone, on the local date the event ended plus `days` (`schedule()`; never before the event's end). A
+step that fell due while the worker was down still goes out once, when the worker runs again. It is
+skipped, and recorded as skipped, when it is so late that it no longer makes sense: the next enabled
+step is due already, or, for the last step, `LAST_STEP_GRACE` (30 days) has passed.
+
+## Running a step, safely twice and after a crash
+
+1. **Plan** (one transaction): a `FollowUpRun` row (unique per event and step) is inserted, the
+   matching runs over the eligible consenting attendees, and every suggestion is stored
+   (`Suggestion`, the history later rounds subtract). Two workers at once meet on the unique row
+   (PostgreSQL makes the second insert wait for the first commit, then it fails and that worker moves
+   on); a crash rolls the whole plan back and the next poll plans again.
+2. **Queue** (batches of `BATCH` attendees, a commit each): the batch's ids are claimed by moving
+   the run's `cursor` with a conditional UPDATE (`WHERE cursor = :seen`), then each attendee's email
+   is rendered and queued with the outbox key `followup:<step>:<profile id>`. A batch that is rolled
+   back leaves the cursor where it was; a key that exists already is never queued again. So running
+   it twice, or after a crash at any point, sends nothing twice.
+
+The task commits after the plan and after each batch (the task registry's contract is "flush only";
+this job deliberately commits more often so that SQLite's single writer lock is held for one batch,
+not for a 10,000-person round), and stops after `TIME_BUDGET_SECONDS`; the next poll continues.
+
+## Who gets an email
+
+Eligible: a profile with consent, not unsubscribed, whose ticket is valid in a confirmed order, and,
+when the plan's audience is "checked-in attendees" (the default), whose ticket was checked in. The
+same set is matched. Eligibility and consent are checked again when each email is rendered, for her
+and for every person the email shows. An attendee with nothing to show (no suggestion, no
+introduction) gets no email.
+"""
+from __future__ import annotations
+
+import logging
+import time as _time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import exists, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased, selectinload
+
+from eventsite.connections import emails, matching
+from eventsite.connections.models import (
+    STEPS,
+    Audience,
+    ConnectionSettings,
+    FollowUpRun,
+    Introduction,
+    IntroductionStatus,
+    NetworkingProfile,
+    RunStatus,
+    Step,
+    Suggestion,
+)
+from eventsite.connections.services import STEP_DAYS_MAX, can_be_shown, settings_for
+from eventsite.core.db import begin_write
+from eventsite.core.mail.models import OutboxMessage
+from eventsite.events.models import Event, EventStatus
+from eventsite.extensions import db
+from eventsite.registration.models import Order, OrderStatus, Ticket, TicketStatus
+
+log = logging.getLogger(__name__)
+
+LAST_STEP_GRACE = timedelta(days=30)
+BATCH = 200
+TIME_BUDGET_SECONDS = 50.0
+LOOKBACK = timedelta(days=STEP_DAYS_MAX + 31)
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    step: Step
+    days: int
+    due_at: datetime  # UTC
+    expires_at: datetime  # UTC: from then on the step is skipped
+
+
+def schedule(ends_at: datetime, zone_name: str, settings: ConnectionSettings) -> list[StepTiming]:
+    """The enabled steps of the plan with when each is due and when it would be too late."""
+    zone = ZoneInfo(zone_name)
+    end_date = ends_at.astimezone(zone).date()
+    dues: list[tuple[Step, int, datetime]] = []
+    for step in STEPS:
+        if not settings.step_on(step):
+            continue
+        days = settings.step_days(step)
+        local = datetime.combine(end_date + timedelta(days=days), time(int(settings.send_hour)), tzinfo=zone)
+        dues.append((step, days, max(local.astimezone(UTC), ends_at)))
+    out = []
+    for n, (step, days, due) in enumerate(dues):
+        expires = dues[n + 1][2] if n + 1 < len(dues) else due + LAST_STEP_GRACE
+        out.append(StepTiming(step, days, due, expires))
+    return out
+
+
+def step_state(timing: StepTiming, now: datetime) -> str:
+    """"waiting", "due" or "late" (skip it)."""
+    if now < timing.due_at:
+        return "waiting"
+    return "late" if now >= timing.expires_at else "due"
+
+
+# --- the worker's task -----------------------------------------------------------------------------
+
+def send_follow_ups(now: datetime) -> int:
+    """For each event and step that is due: plan it, then queue its emails. Returns emails queued."""
+    deadline = _time.monotonic() + float(current_app.config.get("CONNECTIONS_TIME_BUDGET_SECONDS", TIME_BUDGET_SECONDS))
+    queued = 0
+    for event_id in _events_to_check(now):
+        if _time.monotonic() > deadline:
+            break
+        event = db.session.get(Event, event_id)
+        if event is not None:
+            queued += run_event(event, now, deadline=deadline)
+    return queued
+
+
+def _events_to_check(now: datetime) -> list[int]:
+    settings = aliased(ConnectionSettings)
+    query = (
+        select(Event.id)
+        .outerjoin(settings, settings.event_id == Event.id)
+        .where(
+            Event.status == EventStatus.PUBLISHED,
+            Event.ends_at <= now,
+            Event.ends_at >= now - LOOKBACK,
+            or_(settings.event_id.is_(None), (settings.enabled.is_(True)) & settings.finished_at.is_(None)),
+            exists().where(NetworkingProfile.event_id == Event.id),
+        )
+        .order_by(Event.ends_at, Event.id)
+    )
+    return list(db.session.scalars(query))
+
+
+def run_event(event: Event, now: datetime, *, deadline: float | None = None) -> int:
+    """Do what is due for one event now. Returns the number of emails queued."""
+    deadline = deadline if deadline is not None else _time.monotonic() + TIME_BUDGET_SECONDS
+    settings = settings_for(event)
+    if not settings.enabled or event.status != EventStatus.PUBLISHED:
+        return 0
+    timings = schedule(event.ends_at, event.timezone, settings)
+    queued = 0
+    for timing in timings:
+        run = _run_for(event.id, timing.step)
+        if run is not None and run.status in (RunStatus.DONE, RunStatus.SKIPPED):
+            continue
+        state = step_state(timing, now)
+        if state == "waiting":
+            break
+        if run is None:
+            if state == "late":
+                _record_skipped(event, timing, now)
+                continue
+            run = _plan(event, settings, timing, now)
+            if run is None:
+                continue  # another worker is planning it
+        while run.status in (RunStatus.PLANNED, RunStatus.QUEUING):
+            if _time.monotonic() > deadline:
+                return queued
+            done = queue_batch(run, event, settings, now)
+            if done is None:
+                break  # another worker took the batch; it carries on
+            queued += done
+    _mark_finished_if_done(event, settings, timings, now)
+    return queued
+
+
+def _run_for(event_id: int, step: Step) -> FollowUpRun | None:
+    return db.session.scalar(
+        select(FollowUpRun).where(FollowUpRun.event_id == event_id, FollowUpRun.step == step)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _start_writing() -> None:
+    """End the read-only part and take SQLite's writer lock (no-op on PostgreSQL)."""
+    db.session.commit()
+    begin_write(db.session)
+
+
+def _insert_run(event: Event, timing: StepTiming, status: RunStatus, now: datetime) -> FollowUpRun | None:
+    run = FollowUpRun(event_id=event.id, step=timing.step, status=status, due_at=timing.due_at, started_at=now,
+                      finished_at=now if status == RunStatus.SKIPPED else None, cursor=0)
+    try:
+        with db.session.begin_nested():
+            db.session.add(run)
+            db.session.flush()
+    except IntegrityError:
+        return None
+    return run
+
+
+def _record_skipped(event: Event, timing: StepTiming, now: datetime) -> None:
+    _start_writing()
+    if _insert_run(event, timing, RunStatus.SKIPPED, now) is not None:
+        log.info("follow-up %s of event %s skipped: due %s, the next step was already due",
+                 timing.step.value, event.id, timing.due_at.isoformat())
+    db.session.commit()
+
+
+def _plan(event: Event, settings: ConnectionSettings, timing: StepTiming, now: datetime) -> FollowUpRun | None:
+    _start_writing()
+    run = _insert_run(event, timing, RunStatus.PLANNED, now)
+    if run is None:
+        db.session.rollback()
+        return None
+    planned, made = plan_step(event, timing.step, settings, now)
+    run.planned = planned
+    run.suggestions = made
+    run.status = RunStatus.QUEUING
+    db.session.commit()
+    return _run_for(event.id, timing.step)
+
+
+def _mark_finished_if_done(event: Event, settings: ConnectionSettings, timings: list[StepTiming], now: datetime) -> None:
+    steps = {t.step for t in timings}
+    finished = {r.step for r in db.session.scalars(select(FollowUpRun).where(
+        FollowUpRun.event_id == event.id, FollowUpRun.status.in_((RunStatus.DONE, RunStatus.SKIPPED))))}
+    if not steps <= finished:
+        return
+    _start_writing()
+    row = db.session.get(ConnectionSettings, event.id)
+    if row is None:
+        row = ConnectionSettings.defaults_for(event)
+        db.session.add(row)
+    if row.finished_at is None:
+        row.finished_at = now
+    db.session.commit()
+
+
+# --- planning: who is matched, and the matching ---------------------------------------------------
+
+def eligible_query(event: Event, settings: ConnectionSettings, *columns):
+    query = (
+        select(*columns)
+        .select_from(NetworkingProfile)
+        .join(Ticket, Ticket.id == NetworkingProfile.ticket_id)
+        .join(Order, Order.id == Ticket.order_id)
+        .where(
+            NetworkingProfile.event_id == event.id,
+            NetworkingProfile.consent_to_suggest.is_(True),
+            NetworkingProfile.unsubscribed_at.is_(None),
+            Ticket.status == TicketStatus.VALID,
+            Order.status == OrderStatus.CONFIRMED,
+        )
+    )
+    if settings.audience == Audience.CHECKED_IN:
+        query = query.where(Ticket.checked_in_at.is_not(None))
+    return query
+
+
+def history_for(event: Event, emails_by_id: dict[int, str]) -> matching.History:
+    """What the matching subtracts: this event's earlier suggestions (directed) and every
+    introduction asked for (any state) between these people, here or at an earlier event of the
+    organization (matched by email)."""
+    ids = set(emails_by_id)
+    suggested = {
+        (a, b) for a, b in db.session.execute(
+            select(Suggestion.profile_id, Suggestion.suggested_id).where(Suggestion.event_id == event.id))
+        if a in ids  # (b may have left since: the pair still tells that `a` was suggested people)
+    }
+    introduced: set[frozenset[int]] = set()
+    for a, b in db.session.execute(
+        select(Introduction.first_id, Introduction.second_id)
+        .where(Introduction.event_id == event.id, Introduction.first_id.is_not(None), Introduction.second_id.is_not(None))
+    ):
+        introduced.add(frozenset((a, b)))
+    id_by_email = {email: pid for pid, email in emails_by_id.items()}
+    first, second = aliased(NetworkingProfile), aliased(NetworkingProfile)
+    earlier = db.session.execute(
+        select(first.email, second.email)
+        .select_from(Introduction)
+        .join(first, first.id == Introduction.first_id)
+        .join(second, second.id == Introduction.second_id)
+        .join(Event, Event.id == Introduction.event_id)
+        .where(Event.organization_id == event.organization_id, Introduction.event_id != event.id)
+    )
+    for a_email, b_email in earlier:
+        a, b = id_by_email.get(a_email), id_by_email.get(b_email)
+        if a is not None and b is not None and a != b:
+            introduced.add(frozenset((a, b)))
+    return matching.History(frozenset(suggested), frozenset(introduced))
+
+
+def plan_step(event: Event, step: Step, settings: ConnectionSettings, now: datetime) -> tuple[int, int]:
+    """Match the eligible attendees and store the suggestions. Returns (people, suggestions)."""
+    rows = db.session.execute(eligible_query(
+        event, settings, NetworkingProfile.id, NetworkingProfile.name, NetworkingProfile.company,
+        NetworkingProfile.offers, NetworkingProfile.asks, NetworkingProfile.email,
+    )).all()
+    people = [matching.Person(pid, name, company or "", tuple(offers or ()), tuple(asks or ()))
+              for pid, name, company, offers, asks, _ in rows]
+    history = history_for(event, {row[0]: row[5] for row in rows})
+    cfg = current_app.config
+    result = matching.suggest(
+        people, history,
+        k=int(cfg.get("CONNECTIONS_SUGGESTIONS_PER_PERSON", matching.DEFAULT_K)),
+        cap=int(cfg.get("CONNECTIONS_SUGGESTED_CAP", matching.DEFAULT_CAP)),
+    )
+    values = [
+        {"event_id": event.id, "step": step, "profile_id": pid, "suggested_id": m.other, "rank": rank,
+         "score": m.score, "created_at": now}
+        for pid in sorted(result) for rank, m in enumerate(result[pid], start=1)
+    ]
+    for start in range(0, len(values), 1000):
+        db.session.execute(insert(Suggestion), values[start:start + 1000])
+    return len(people), len(values)
+
+
+# --- queueing: one batch of emails -------------------------------------------------------------------
+
+def queue_batch(run: FollowUpRun, event: Event, settings: ConnectionSettings, now: datetime) -> int | None:
+    """Queue the next batch of the run's emails. Returns how many were queued (0 and the run done
+    when nobody is left), or None when another worker claimed this batch first."""
+    _start_writing()
+    run = _run_for(event.id, run.step)
+    if run is None or run.status not in (RunStatus.PLANNED, RunStatus.QUEUING):
+        db.session.rollback()
+        return None
+    seen = run.cursor
+    ids = list(db.session.scalars(
+        eligible_query(event, settings, NetworkingProfile.id)
+        .where(NetworkingProfile.id > seen).order_by(NetworkingProfile.id).limit(BATCH)))
+    if not ids:
+        run.status = RunStatus.DONE
+        run.finished_at = now
+        db.session.commit()
+        return 0
+    claimed = db.session.execute(
+        update(FollowUpRun).where(FollowUpRun.id == run.id, FollowUpRun.cursor == seen).values(cursor=ids[-1]),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        return None
+    queued = _queue_emails(run.step, event, ids, now)
+    db.session.execute(
+        update(FollowUpRun).where(FollowUpRun.id == run.id).values(queued=FollowUpRun.queued + queued),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.commit()
+    return queued
+
+
+def _load_profiles(ids) -> dict[int, NetworkingProfile]:
+    ids = list(ids)
+    if not ids:
+        return {}
+    return {p.id: p for p in db.session.scalars(
+        select(NetworkingProfile).where(NetworkingProfile.id.in_(ids))
+        .options(selectinload(NetworkingProfile.ticket).selectinload(Ticket.order)))}
+
+
+def _queue_emails(step: Step, event: Event, ids: list[int], now: datetime) -> int:
+    profiles = _load_profiles(ids)
+    suggestions: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for pid, other, rank in db.session.execute(
+        select(Suggestion.profile_id, Suggestion.suggested_id, Suggestion.rank)
+        .where(Suggestion.step == step, Suggestion.profile_id.in_(ids))
+    ):
+        suggestions[pid].append((rank, other))
+    intros: dict[int, list[Introduction]] = defaultdict(list)
+    if step != Step.DAY_AFTER:
+        for intro in db.session.scalars(
+            select(Introduction).where(
+                Introduction.status == IntroductionStatus.MADE,
+                or_(Introduction.first_id.in_(ids), Introduction.second_id.in_(ids)))
+            .order_by(Introduction.made_at, Introduction.id)
+        ):
+            for pid in (intro.first_id, intro.second_id):
+                if pid in profiles:
+                    intros[pid].append(intro)
+    others = _load_profiles({o for pairs in suggestions.values() for _, o in pairs}
+                            | {i.other_id(pid) for pid, items in intros.items() for i in items} - {None})
+    keys = [emails.followup_key(step, pid) for pid in ids]
+    existing = set(db.session.scalars(select(OutboxMessage.key).where(OutboxMessage.key.in_(keys))))
+    queued = 0
+    for pid in ids:
+        profile = profiles.get(pid)
+        if profile is None or not can_be_shown(profile) or emails.followup_key(step, pid) in existing:
+            continue
+        shown = [(others[o], None) for _, o in sorted(suggestions.get(pid, [])) if can_be_shown(others.get(o))]
+        met = [(i, others[i.other_id(pid)]) for i in intros.get(pid, []) if can_be_shown(others.get(i.other_id(pid)))]
+        if not shown and not met:
+            continue
+        emails.queue_followup(step, profile, event, suggestions=shown, introductions=met, now=now)
+        queued += 1
+    return queued

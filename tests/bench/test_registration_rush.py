@@ -1,0 +1,78 @@
+"""The registration rush's own checks at small scale (issue 7: "the benchmark's own correctness
+checks belong in the test suite as ordinary tests"). No timing is asserted here."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from bench.scenarios.registration_rush import RegistrationRush
+from eventsite.events.models import TicketType
+from eventsite.registration.models import Order, Ticket
+from eventsite.registration.services import register_attendees
+
+
+def _run(env, clients: int, capacity: int, **kw):
+    scenario = RegistrationRush(clients, capacity, time_limit=60, **kw)
+    spec = scenario.prepare(env, 1)
+    outcome = env.run_load(spec)
+    return scenario, spec, outcome, scenario.evaluate(env, spec, outcome)
+
+
+@pytest.mark.parametrize(("clients", "capacity"), [(12, 5), (4, 15)], ids=["fewer-seats-than-clients", "more-seats"])
+def test_rush_sells_exactly_the_capacity_and_tells_the_rest_sold_out(live_env, clients, capacity):
+    scenario, spec, outcome, result = _run(live_env, clients, capacity)
+
+    failed = [f"{c.name}: {c.detail}" for c in result.checks if not c.ok]
+    assert failed == []
+    assert len(result.checks) == 8
+    # What the checks saw, checked again here from the database and the answers.
+    with live_env.app_context() as db:
+        tt = db.session.get(TicketType, spec["seeded"]["ticket_type_id"])
+        assert tt.sold == capacity
+        assert db.session.scalar(select(func.count()).select_from(Ticket).where(Ticket.ticket_type_id == tt.id)) == capacity
+        emails = set(db.session.scalars(select(Order.buyer_email).where(Order.event_id == spec["seeded"]["event_id"])))
+    assert len(emails) == capacity and all(e.startswith("rush-") for e in emails)
+    assert result.counts == {"page 200": capacity + clients, "register 303": capacity, "register 409": clients}
+    assert result.figures["registrations_per_s"] > 0 and result.figures["post_p99_ms"] > 0
+
+
+def test_following_the_redirect_loads_each_ticket_page(live_env):
+    _, _, _, result = _run(live_env, 3, 4, follow=True)
+    assert result.ok
+    assert result.counts["ticket page 200"] == 4
+
+
+def test_the_checks_catch_an_oversold_ticket_type(live_env):
+    """A seat sold behind the rush's back (here: one more ticket than the capacity would allow if
+    the rush had sold it) makes the database checks fail."""
+    scenario = RegistrationRush(3, 4, time_limit=60)
+    spec = scenario.prepare(live_env, 1)
+    outcome = live_env.run_load(spec)
+    with live_env.app_context() as db:
+        tt = db.session.get(TicketType, spec["seeded"]["ticket_type_id"])
+        tt.capacity = 5
+        db.session.commit()
+        register_attendees(tt.event, buyer_name="Late Comer", buyer_email="late@example.org", quantities={tt.id: 1})
+        db.session.commit()
+    result = scenario.evaluate(live_env, spec, outcome)
+    failed = {c.name for c in result.checks if not c.ok}
+    assert failed == {"exactly 4 valid tickets in the database", "ticket_types.sold == 4",
+                      "4 confirmed orders, one confirmation email queued for each"}
+
+
+def test_the_checks_catch_a_server_error_and_an_unexpected_answer(live_env):
+    scenario = RegistrationRush(2, 1, time_limit=60)
+    spec = scenario.prepare(live_env, 1)
+    outcome = live_env.run_load(spec)
+    assert scenario.evaluate(live_env, spec, outcome).ok
+    # The same run, as if one sold-out answer had been a 500 page instead.
+    samples = outcome["samples"]
+    i = next(i for i, s in enumerate(samples) if s[0] == "register" and s[1] == 409)
+    samples[i][1] = 500
+    client = next(r for r in outcome["results"] if r.get("told sold out"))
+    del client["told sold out"]
+    client["unexpected POST 500"] = 1
+    failed = {c.name for c in scenario.evaluate(live_env, spec, outcome).checks if not c.ok}
+    assert "zero 5xx and zero requests without an answer" in failed
+    assert "every other POST answered 409 with the sold-out message" in failed
+    assert "every client was finally told sold out" in failed
