@@ -9,6 +9,12 @@ Layout, so later issues can extend it in one place:
 - `seed_demo()` makes the organizer, her organization and the events;
 - `add_demo_attendees(event)` is the one hook for attendees of the past event (they need the
   registration models); `seed_demo()` already calls it for every event with `attendees=True`.
+- `demo_connections`: `add_demo_connection_settings(event, tags)` saves an event's keep-in-touch
+  plan with its tag list (every event with `tags`), and `add_demo_profiles(event)` gives the past
+  event's attendees their networking profiles, most with consent, so that `flask --app eventsite
+  worker --once` right after `make run` queues the day-after follow-ups. The past event ended three
+  days ago: its day-after step fell due at 10:00 local two days ago and stays due until the next step
+  (a month after the event) is.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from sqlalchemy import delete, select
 from eventsite.accounts.models import Organization, Role, User
 from eventsite.accounts.services import create_organizer, find_user_by_email
 from eventsite.core.db import utcnow
+from eventsite.demo_connections import add_demo_connection_settings, add_demo_profiles
 from eventsite.events import services as events
 from eventsite.events.models import Event
 from eventsite.extensions import db
@@ -51,6 +58,7 @@ class DemoEvent:
     # visitor agrees to when she registers ("": no terms, no consent box).
     refund_until_days_before: int | None = None
     terms_url: str = ""
+    tags: tuple[str, ...] = ()  # the keep-in-touch tag list profiles choose from ((): no settings saved)
 
     def moments(self, now: datetime) -> tuple[datetime, datetime]:
         zone = ZoneInfo(self.timezone)
@@ -59,6 +67,10 @@ class DemoEvent:
         ends = datetime.combine(day, self.ends, tzinfo=zone).astimezone(timezone.utc)
         return starts, ends
 
+
+PAST_EVENT_TAGS = ("Board governance", "Non-executive roles", "Negotiation", "Career change", "Fundraising",
+                   "Public speaking", "Mentoring", "Leadership", "Product management", "Hiring", "Finance",
+                   "Charity trusteeship")
 
 DEMO_EVENTS: tuple[DemoEvent, ...] = (
     DemoEvent(
@@ -103,6 +115,8 @@ and introduce you when both of you want it. No spam, ever.
         ),
         refund_until_days_before=7,
         terms_url="https://example.org/women-lead-network/terms",
+        tags=("Negotiation", "Board governance", "Career change", "Fundraising", "Public speaking",
+              "Mentoring", "Leadership", "Product management", "Hiring"),
     ),
     DemoEvent(
         slug="leadership-breakfast-negotiating-your-worth",
@@ -128,6 +142,8 @@ Bring one situation you would like to rehearse.
         questions=(
             {"label": "Your role or job title", "kind": "short_text", "required": False},
         ),
+        tags=("Negotiation", "Pay and promotion", "Career change", "Leadership", "Hiring",
+              "Public speaking", "Mentoring"),
     ),
     DemoEvent(
         slug="mentoring-circle-finding-your-first-board-seat",
@@ -152,6 +168,7 @@ work in small circles on your own next step.
             {"label": "What would you like to get out of the circle?", "kind": "short_text", "required": False},
         ),
         attendees=True,
+        tags=PAST_EVENT_TAGS,
     ),
 )
 
@@ -181,10 +198,16 @@ def seed_demo(now: datetime | None = None) -> DemoSeed:
         if event is None:
             event = _create_event(spec, organization, user, now)
             created.append(f"event “{spec.title}”")
+        new_settings = bool(spec.tags) and add_demo_connection_settings(event, spec.tags)
+        if new_settings:
+            created.append(f"keep-in-touch plan and tags for “{spec.title}”")
         if spec.attendees:
             added = add_demo_attendees(event)
             if added:
                 created.append(f"{added} attendees for “{spec.title}”")
+            profiled = add_demo_profiles(event) if new_settings else 0
+            if profiled:
+                created.append(f"{profiled} networking profiles for “{spec.title}”")
         seeded.append(event)
     return DemoSeed(user=user, organization=organization, events=seeded, created=created)
 
@@ -224,8 +247,8 @@ def add_demo_attendees(event: Event) -> int:
     event, so a demo attendee the organizer cancelled is not brought back).
 
     Their confirmation emails are taken out of the outbox again: these people "registered" weeks ago,
-    and a seed must not mail twenty-two addresses today. Networking profiles and consent arrive with
-    the connections domain, which extends this function.
+    and a seed must not mail twenty-two addresses today. Their networking profiles and consent are
+    added by `demo_connections.add_demo_profiles`.
     """
     from eventsite.core.mail.models import OutboxMessage
     from eventsite.registration.models import Order

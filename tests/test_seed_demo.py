@@ -5,11 +5,25 @@ from sqlalchemy import select
 
 from eventsite.accounts.models import Membership, Organization, User
 from eventsite.accounts.services import verify_password
+from eventsite.connections.models import ConnectionSettings, NetworkingProfile
 from eventsite.core.db import utcnow
 from eventsite.core.mail.models import OutboxMessage
-from eventsite.events.models import Event, EventStatus, Question, QuestionKind, TicketType
+from eventsite.core.tasks import run_due_tasks
+from eventsite.events.models import (
+    Event,
+    EventStatus,
+    Question,
+    QuestionKind,
+    TicketType,
+)
 from eventsite.extensions import db
-from eventsite.registration.models import Order, OrderSource, OrderStatus, Ticket, TicketStatus
+from eventsite.registration.models import (
+    Order,
+    OrderSource,
+    OrderStatus,
+    Ticket,
+    TicketStatus,
+)
 from tests.conftest import login
 from tests.events.manage_helpers import text_of
 
@@ -17,7 +31,8 @@ from tests.events.manage_helpers import text_of
 def _snapshot() -> dict:
     """Every row the seed touches, column by column."""
     rows = {}
-    for model in (User, Organization, Membership, Event, TicketType, Question, Order, Ticket, OutboxMessage):
+    for model in (User, Organization, Membership, Event, TicketType, Question, Order, Ticket, OutboxMessage,
+                  ConnectionSettings, NetworkingProfile):
         table = model.__table__
         rows[table.name] = [tuple(r) for r in db.session.execute(select(table).order_by(*table.primary_key.columns))]
     return rows
@@ -142,3 +157,55 @@ def test_the_paid_demo_event_has_a_refund_policy_and_terms(app, runner):
     with app.app_context():
         again = db.session.scalar(select(Event).where(Event.slug == "women-in-leadership-evening"))
         assert (again.refund_until_days_before, again.terms_url) == (7, terms_url)
+
+
+PAST_SLUG = "mentoring-circle-finding-your-first-board-seat"
+
+
+def test_the_demo_events_have_tags_and_the_registration_form_offers_them(app, runner):
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    with app.app_context():
+        tags = {e.slug: db.session.get(ConnectionSettings, e.id).tags for e in db.session.scalars(select(Event))}
+    assert all(len(t) >= 7 for t in tags.values()), tags
+    assert "Board governance" in tags[PAST_SLUG] and "Negotiation" in tags["women-in-leadership-evening"]
+    page = app.test_client().get("/events/women-in-leadership-evening").get_data(as_text=True)
+    assert 'name="networking-offers"' in page and 'value="Board governance"' in page
+    assert 'name="networking-consent"' in page
+
+
+def test_the_past_demo_event_gets_its_day_after_follow_ups_when_the_worker_runs(app, runner):
+    result = runner.invoke(args=["seed-demo"])
+    assert "20 networking profiles for “Mentoring Circle: Finding Your First Board Seat”" in result.output
+    with app.app_context():
+        past = db.session.scalar(select(Event).where(Event.slug == PAST_SLUG))
+        profiles = db.session.scalars(select(NetworkingProfile).where(NetworkingProfile.event_id == past.id)).all()
+        checked_in = set(db.session.scalars(select(Ticket.attendee_email).join(Order).where(
+            Order.event_id == past.id, Ticket.checked_in_at.is_not(None))))
+        consenting = {p.email for p in profiles if p.consent_to_suggest}
+        silent = {p.name for p in profiles if not p.consent_to_suggest}
+        assert len(silent) == 2 and len(consenting) == 18
+        expected = consenting & checked_in
+        assert len(expected) == 16  # two consenting attendees never came through the door
+
+        report = run_due_tasks(utcnow())
+        assert not report.errors and report.results["connections.send_follow_ups"] == 16
+        messages = db.session.scalars(select(OutboxMessage).where(OutboxMessage.key.like("followup:day_after:%"))).all()
+        assert {m.to_addr.split("<")[-1].rstrip(">") for m in messages} == expected
+        names = {p.name for p in profiles}
+        for m in messages:
+            assert m.subject == f"People worth keeping in touch with from {past.title}"
+            reasons = [line for line in m.text_body.splitlines() if line.strip().startswith("Why:")]
+            assert reasons, m.text_body
+            recipient = next(p.name for p in profiles if p.email in m.to_addr)
+            assert any(n in m.text_body for n in names - {recipient})  # at least one suggested person
+            assert any(" can help with " in r or " is looking for " in r or "share an interest" in r for r in reasons)
+            assert "/keep-in-touch/introduce/" in m.text_body
+            assert not any(n in m.text_body for n in silent)  # nobody is shown without her consent
+        assert db.session.scalar(select(db.func.count()).select_from(OutboxMessage)) == 16
+
+    # Seeding again and running the worker again adds nothing.
+    again = runner.invoke(args=["seed-demo"])
+    assert "nothing changed" in again.output
+    with app.app_context():
+        run_due_tasks(utcnow())
+        assert db.session.scalar(select(db.func.count()).select_from(OutboxMessage)) == 16

@@ -20,14 +20,14 @@ from wtforms import (
 from wtforms.fields import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from eventsite.connections.models import STEPS, Audience
-from eventsite.connections.services import (
+from eventsite.connections.cleaning import (
     COMPANY_MAX,
     INTRO_MAX,
     SENTENCE_MAX,
     TAGS_PER_SIDE,
     URL_MAX,
 )
+from eventsite.connections.models import STEPS, Audience
 from eventsite.core.forms import ServiceForm
 
 CONSENT_LABEL = "Suggest me to other attendees after the event"
@@ -44,7 +44,7 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 def profile_fields(tags: list[str], *, prefix: str = "") -> dict[str, Any]:
-    """The profile's fields, unbound, named `<prefix><name>` (names of services.PROFILE_FIELDS)."""
+    """The profile's fields, unbound, named `<prefix><name>` (names of profiles.PROFILE_FIELDS)."""
     choices = [SelectChoice(t, t) for t in tags]
     fields: dict[str, Any] = {
         "intro": StringField(

@@ -15,7 +15,7 @@ from typing import Any
 from flask import render_template, url_for
 from markupsafe import Markup
 
-from eventsite.connections import services
+from eventsite.connections import event_settings, profiles, reminders
 from eventsite.connections.forms import profile_data, profile_fields
 from eventsite.core.db import utcnow
 from eventsite.events.models import Event
@@ -30,12 +30,12 @@ class NetworkingSection:
     template = "connections/_registration_section.html"
 
     def fields(self, event: Event) -> dict[str, Any]:
-        if not services.networking_open(event):
+        if not event_settings.networking_open(event):
             return {}
-        return profile_fields(list(services.settings_for(event).tags or []), prefix=PREFIX)
+        return profile_fields(list(event_settings.settings_for(event).tags or []), prefix=PREFIX)
 
     def save(self, order: Order, form) -> None:
-        services.save_profile_from_registration(order, profile_data(form, prefix=PREFIX), now=utcnow(), prefix=PREFIX)
+        profiles.save_profile_from_registration(order, profile_data(form, prefix=PREFIX), now=utcnow(), prefix=PREFIX)
 
 
 networking_section = NetworkingSection()
@@ -44,9 +44,9 @@ networking_section = NetworkingSection()
 def ticket_section(order: Order) -> Markup | None:
     """The ticket page's networking card, or None when there is nothing to say."""
     event = order.event
-    is_open = services.networking_open(event) and order.is_live
-    profile = services.profile_for_order(order)
-    known = services.people_you_know_coming(order, now=utcnow()) if order.is_live else []
+    is_open = event_settings.networking_open(event) and order.is_live
+    profile = profiles.profile_for_order(order)
+    known = reminders.people_you_know_coming(order, now=utcnow()) if order.is_live else []
     if not is_open and profile is None and not known:
         return None
     return Markup(render_template(

@@ -20,7 +20,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from eventsite.connections import emails, reports, services
+from eventsite.connections import emails, event_settings, reports
 from eventsite.connections.forms import plan_form
 from eventsite.connections.models import STEPS, Step
 from eventsite.core.db import run_in_transaction, utcnow
@@ -50,7 +50,7 @@ def _tabs():
 
 
 def _page(event, form, status: int = 200):
-    settings = services.settings_for(event)
+    settings = event_settings.settings_for(event)
     return render_template(
         "connections_manage/index.html", event=event, form=form, settings=settings,
         steps=reports.step_rows(event, settings, utcnow()), figures=reports.outcome_figures(event),
@@ -61,12 +61,12 @@ def _page(event, form, status: int = 200):
 def index(slug: str):
     event = event_for(current_user, slug)
     if request.method == "GET":
-        return _page(event, plan_form(services.settings_for(event)))
+        return _page(event, plan_form(event_settings.settings_for(event)))
     form = plan_form(None, formdata=request.form)
     arguments = form.for_service()
     actor = current_user._get_current_object()
     try:
-        run_in_transaction(lambda: services.update_settings(event, **arguments, actor=actor))
+        run_in_transaction(lambda: event_settings.update_settings(event, **arguments, actor=actor))
     except ValidationError as e:
         form.apply_errors(e.errors)
         return _page(event, form, e.status)
@@ -84,14 +84,14 @@ def _step_or_404(step: str) -> Step:
 def preview(slug: str, step: str):
     event = event_for(current_user, slug)
     chosen = _step_or_404(step)
-    email = emails.sample_followup(event, chosen, services.settings_for(event).tags)
+    email = emails.sample_followup(event, chosen, event_settings.settings_for(event).tags)
     return render_template("connections_manage/preview.html", event=event, step=chosen, email=email)
 
 
 @bp.get("/events/<slug>/follow-up/preview/<step>/html")
 def preview_html(slug: str, step: str):
     event = event_for(current_user, slug)
-    email = emails.sample_followup(event, _step_or_404(step), services.settings_for(event).tags)
+    email = emails.sample_followup(event, _step_or_404(step), event_settings.settings_for(event).tags)
     response = Response(email.html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = PREVIEW_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"

@@ -48,6 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, selectinload
 
 from eventsite.connections import emails, matching
+from eventsite.connections.event_settings import STEP_DAYS_MAX, settings_for
 from eventsite.connections.models import (
     STEPS,
     Audience,
@@ -60,7 +61,7 @@ from eventsite.connections.models import (
     Step,
     Suggestion,
 )
-from eventsite.connections.services import STEP_DAYS_MAX, can_be_shown, settings_for
+from eventsite.connections.profiles import can_be_shown
 from eventsite.core.db import begin_write
 from eventsite.core.mail.models import OutboxMessage
 from eventsite.events.models import Event, EventStatus

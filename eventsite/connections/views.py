@@ -31,7 +31,7 @@ from flask import (
     url_for,
 )
 
-from eventsite.connections import hooks, services
+from eventsite.connections import event_settings, hooks, introductions, profiles
 from eventsite.connections.forms import profile_data, profile_form
 from eventsite.connections.models import Outcome
 from eventsite.core.db import run_in_transaction, utcnow
@@ -80,9 +80,9 @@ def _problem(e: DomainError):
 def request_introduction(token: str):
     try:
         if request.method == "GET":
-            return render_template("connections/request.html", link=services.open_request_link(token, now=utcnow()),
+            return render_template("connections/request.html", link=introductions.open_request_link(token, now=utcnow()),
                                    token=token, outcome=None)
-        outcome, link = run_in_transaction(lambda: services.request_by_link(token, now=utcnow()))
+        outcome, link = run_in_transaction(lambda: introductions.request_by_link(token, now=utcnow()))
     except DomainError as e:
         return _problem(e)
     return render_template("connections/request.html", link=link, token=token, outcome=outcome.value)
@@ -93,9 +93,9 @@ def request_introduction(token: str):
 def accept_introduction(token: str):
     try:
         if request.method == "GET":
-            return render_template("connections/accept.html", link=services.open_accept_link(token, now=utcnow()),
+            return render_template("connections/accept.html", link=introductions.open_accept_link(token, now=utcnow()),
                                    token=token, outcome=None)
-        outcome, link = run_in_transaction(lambda: services.accept_by_link(token, now=utcnow()))
+        outcome, link = run_in_transaction(lambda: introductions.accept_by_link(token, now=utcnow()))
     except DomainError as e:
         return _problem(e)
     return render_template("connections/accept.html", link=link, token=token, outcome=outcome.value)
@@ -106,12 +106,12 @@ def accept_introduction(token: str):
 def feedback(token: str):
     try:
         if request.method == "GET":
-            link = services.open_feedback_link(token, now=utcnow())
+            link = introductions.open_feedback_link(token, now=utcnow())
             chosen = request.args.get("answer") if request.args.get("answer") in {o.value for o in Outcome} else None
             return render_template("connections/feedback.html", link=link, token=token, chosen=chosen,
                                    outcomes=list(Outcome), saved=None)
         answer = request.form.get("answer")
-        saved, link = run_in_transaction(lambda: services.feedback_by_link(token, answer, now=utcnow()))
+        saved, link = run_in_transaction(lambda: introductions.feedback_by_link(token, answer, now=utcnow()))
     except ValidationError as e:
         return render_template("connections/link_problem.html", message=next(iter(e.errors.values())),
                                code=e.code), 422
@@ -130,9 +130,9 @@ def unsubscribe(token: str):
     """GET: a page with one button. POST (the button, or a mail provider's one-click): unsubscribe."""
     try:
         if request.method == "GET":
-            profile = services.profile_from_link("unsubscribe", token, now=utcnow())
+            profile = profiles.profile_from_link("unsubscribe", token, now=utcnow())
             return render_template("connections/unsubscribe.html", token=token, profile=profile, done=False)
-        run_in_transaction(lambda: services.unsubscribe_by_link(token, now=utcnow()))
+        run_in_transaction(lambda: profiles.unsubscribe_by_link(token, now=utcnow()))
     except DomainError as e:
         return _problem(e)
     return render_template("connections/unsubscribe.html", token=token, profile=None, done=True), 200
@@ -142,7 +142,7 @@ def unsubscribe(token: str):
 @private
 def preferences(token: str):
     try:
-        profile = services.profile_from_link("preferences", token, now=utcnow())
+        profile = profiles.profile_from_link("preferences", token, now=utcnow())
     except DomainError as e:
         return _problem(e)
     return render_template("connections/preferences.html", profile=profile, event=profile.event, token=token,
@@ -154,7 +154,7 @@ def preferences(token: str):
 def set_consent(token: str):
     consent = request.form.get("consent") == "yes"
     try:
-        run_in_transaction(lambda: services.change_preferences(token, consent=consent, now=utcnow()))
+        run_in_transaction(lambda: profiles.change_preferences(token, consent=consent, now=utcnow()))
     except DomainError as e:
         return _problem(e)
     flash("You can be suggested to other attendees again." if consent else
@@ -167,7 +167,7 @@ def set_consent(token: str):
 def set_emails(token: str):
     emails_on = request.form.get("emails") == "on"
     try:
-        run_in_transaction(lambda: services.change_preferences(token, emails_on=emails_on, now=utcnow()))
+        run_in_transaction(lambda: profiles.change_preferences(token, emails_on=emails_on, now=utcnow()))
     except DomainError as e:
         return _problem(e)
     flash("You will get the follow-up emails again." if emails_on else
@@ -180,11 +180,11 @@ def set_emails(token: str):
 def delete_from_preferences(token: str):
     try:
         if request.method == "GET":
-            profile = services.profile_from_link("preferences", token, now=utcnow())
+            profile = profiles.profile_from_link("preferences", token, now=utcnow())
             return render_template("connections/delete.html", event=profile.event,
                                    action=url_for(".delete_from_preferences", token=token),
                                    back=url_for(".preferences", token=token))
-        event = run_in_transaction(lambda: services.delete_profile_by_link(token, now=utcnow()))
+        event = run_in_transaction(lambda: profiles.delete_profile_by_link(token, now=utcnow()))
     except DomainError as e:
         return _problem(e)
     return render_template("connections/deleted.html", event=event)
@@ -204,9 +204,9 @@ def _order_or_404(token: str):
 def profile(token: str):
     order = _order_or_404(token)
     event = order.event
-    tags = list(services.settings_for(event).tags or [])
-    existing = services.profile_for_order(order)
-    can_edit = services.networking_open(event) and order.is_live
+    tags = list(event_settings.settings_for(event).tags or [])
+    existing = profiles.profile_for_order(order)
+    can_edit = event_settings.networking_open(event) and order.is_live
     if request.method == "GET" or not can_edit:
         form = profile_form(tags, profile=existing)
         return render_template("connections/profile.html", order=order, event=event, form=form, profile=existing,
@@ -214,7 +214,7 @@ def profile(token: str):
     form = profile_form(tags, formdata=request.form)
     data = profile_data(form)
     try:
-        run_in_transaction(lambda: services.save_profile_for_order(order, data, now=utcnow()))
+        run_in_transaction(lambda: profiles.save_profile_for_order(order, data, now=utcnow()))
     except ValidationError as e:
         form.apply_errors(e.errors)
         return render_template("connections/profile.html", order=order, event=event, form=form, profile=existing,
@@ -232,10 +232,10 @@ def profile(token: str):
 def delete_profile(token: str):
     order = _order_or_404(token)
     if request.method == "GET":
-        if services.profile_for_order(order) is None:
+        if profiles.profile_for_order(order) is None:
             return redirect(url_for(".profile", token=token), 303)
         return render_template("connections/delete.html", event=order.event,
                                action=url_for(".delete_profile", token=token), back=url_for(".profile", token=token))
-    run_in_transaction(lambda: services.delete_profile_for_order(order, now=utcnow()))
+    run_in_transaction(lambda: profiles.delete_profile_for_order(order, now=utcnow()))
     flash("Your networking profile is deleted. Nothing about you is kept for suggestions.", "success")
     return redirect(url_for("registration.ticket", token=token), 303)

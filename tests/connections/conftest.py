@@ -17,7 +17,7 @@ from itertools import count
 import pytest
 from sqlalchemy import delete, select, update
 
-from eventsite.connections import services
+from eventsite.connections import event_settings, profiles
 from eventsite.connections.models import NetworkingProfile
 from eventsite.core.mail.models import OutboxMessage
 from eventsite.core.tasks import run_due_tasks
@@ -60,7 +60,7 @@ def set_plan(ev, **overrides):
         "steps": {"day_after": (True, 1), "keep_in_touch": (True, 30), "reconnect": (True, 90)}, "send_hour": 10,
     }
     args.update(overrides)
-    services.update_settings(ev, **args)
+    event_settings.update_settings(ev, **args)
     db.session.commit()
 
 
@@ -81,7 +81,7 @@ def attendee(ev, name: str, *, offers=(), asks=(), company: str = "", consent: b
     email = email or f"{name.split()[0].lower()}{n}@example.org"
     order = register_attendees(ev, buyer_name=name, buyer_email=email, quantities={ev.ticket_types[0].id: 1},
                                now=min(REGISTERED, ev.starts_at - timedelta(days=1)))
-    profile = services.save_profile(order, {
+    profile = profiles.save_profile(order, {
         "intro": intro or f"{name} says hello.", "company": company, "offers": list(offers), "asks": list(asks),
         "offers_text": offers_text, "asks_text": asks_text, "linkedin_url": linkedin, "consent": consent,
     }, now=REGISTERED)
@@ -170,7 +170,7 @@ def world(app, clock):
         org = make_organizer("host@example.org").memberships[0].organization_id
         ev = make_event(org, title="Spring Breakfast", slug="spring-breakfast", starts_at=STARTS, ends_at=ENDS)
         make_ticket_type(ev, capacity=100)
-        services.update_settings(ev, enabled=True, audience="checked_in", tags="\n".join(TAGS),
+        event_settings.update_settings(ev, enabled=True, audience="checked_in", tags="\n".join(TAGS),
                                  steps={"day_after": (True, 1), "keep_in_touch": (True, 30), "reconnect": (True, 90)})
         db.session.commit()
         people = {

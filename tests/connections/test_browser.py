@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from eventsite.connections import services
+from eventsite.connections import event_settings
 from eventsite.connections.models import NetworkingProfile
 from eventsite.extensions import db
 from tests.connections.conftest import TAGS
@@ -21,7 +21,7 @@ def breakfast(app, organizer):
     with app.app_context():
         e = make_event(organizer["organization_id"], slug="leadership-breakfast", title="Leadership Breakfast")
         make_ticket_type(e, name="Breakfast", capacity=20)
-        services.update_settings(e, enabled=True, audience="checked_in", tags="\n".join(TAGS),
+        event_settings.update_settings(e, enabled=True, audience="checked_in", tags="\n".join(TAGS),
                                  steps={"day_after": (True, 1), "keep_in_touch": (True, 30), "reconnect": (True, 90)})
         db.session.commit()
         db.session.remove()

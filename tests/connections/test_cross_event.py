@@ -5,7 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from eventsite.connections import services
+from eventsite.connections import event_settings, introductions, profiles
 from eventsite.connections.models import NetworkingProfile
 from eventsite.core.tasks import run_due_tasks
 from eventsite.extensions import db
@@ -27,8 +27,8 @@ AUTUMN = datetime(YEAR + 1, 5, 14, 16, 0, tzinfo=UTC)  # 14 months after the spr
 
 def _introduce(a, b):
     pa, pb = db.session.get(NetworkingProfile, a.profile_id), db.session.get(NetworkingProfile, b.profile_id)
-    services.request_introduction(pa, pb, now=DAY_AFTER_DUE)
-    services.request_introduction(pb, pa, now=DAY_AFTER_DUE)
+    introductions.request_introduction(pa, pb, now=DAY_AFTER_DUE)
+    introductions.request_introduction(pb, pa, now=DAY_AFTER_DUE)
     db.session.commit()
 
 
@@ -38,7 +38,7 @@ def test_the_ticket_page_points_out_people_she_met_who_are_coming(app, client, c
         steps = {"day_after": (True, 1), "keep_in_touch": (True, 30), "reconnect": (True, 90)}
         spring = make_event(org, title="Spring Breakfast", slug="spring-breakfast", starts_at=STARTS, ends_at=ENDS)
         make_ticket_type(spring)
-        services.update_settings(spring, enabled=True, audience="checked_in", tags="\n".join(TAGS), steps=steps)
+        event_settings.update_settings(spring, enabled=True, audience="checked_in", tags="\n".join(TAGS), steps=steps)
         people = {
             "ada": attendee(spring, "Ada Lovelace", email="ada@example.org", offers=["Board governance", "Hiring"],
                             asks=["Negotiating a raise", "Fundraising"], company="A"),
@@ -55,7 +55,7 @@ def test_the_ticket_page_points_out_people_she_met_who_are_coming(app, client, c
         autumn = make_event(org, title="Autumn Evening", slug="autumn-evening", starts_at=AUTUMN,
                             ends_at=AUTUMN.replace(hour=19))
         make_ticket_type(autumn)
-        services.update_settings(autumn, enabled=True, audience="checked_in", tags="\n".join(TAGS), steps=steps)
+        event_settings.update_settings(autumn, enabled=True, audience="checked_in", tags="\n".join(TAGS), steps=steps)
         ada2 = attendee(autumn, "Ada Lovelace", email="ada@example.org", checked_in=False)
         attendee(autumn, "Dana Okafor", email="dana@example.org", checked_in=False)  # coming, consenting
         attendee(autumn, "Grace Hopper", email="grace@example.org", checked_in=False, consent=False)  # coming, no consent
@@ -74,7 +74,7 @@ def test_the_ticket_page_points_out_people_she_met_who_are_coming(app, client, c
     def withdraw():
         p = db.session.scalar(select(NetworkingProfile).join(NetworkingProfile.event).where(
             NetworkingProfile.email == "ada@example.org", NetworkingProfile.event.has(slug="autumn-evening")))
-        services.set_consent(p, False)
+        profiles.set_consent(p, False)
         db.session.commit()
     in_app(app, withdraw)
     assert "Dana" not in page_text(client.get(f"/tickets/{token}"))

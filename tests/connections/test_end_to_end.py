@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from eventsite.connections import services
+from eventsite.connections import event_settings
 from eventsite.core.mail.worker import run_once
 from eventsite.extensions import db
 from tests.conftest import csrf_from
@@ -39,7 +39,7 @@ def test_thirty_attendees_twenty_checked_in_end_to_end(app, client, mailbox, clo
         org = make_organizer("host@example.org").memberships[0].organization_id
         ev = make_event(org, title="Spring Breakfast", slug="spring-breakfast", starts_at=STARTS, ends_at=ENDS)
         make_ticket_type(ev, capacity=100)
-        services.update_settings(ev, enabled=True, audience="checked_in", tags="\n".join(TAGS),
+        event_settings.update_settings(ev, enabled=True, audience="checked_in", tags="\n".join(TAGS),
                                  steps={"day_after": (True, 1), "keep_in_touch": (True, 30), "reconnect": (True, 90)})
         db.session.commit()
         came, away = [], []

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from eventsite.connections import links, services
+from eventsite.connections import introductions, links, profiles
 from eventsite.connections.models import (
     Introduction,
     NetworkingProfile,
@@ -147,7 +147,7 @@ def test_nobody_who_withdrew_consent_is_shown(app, client, world):
     url = request_link(app, world["ada"], "Dana Okafor")
 
     def withdraw():
-        services.set_consent(db.session.get(NetworkingProfile, world["dana"]["profile_id"]), False)
+        profiles.set_consent(db.session.get(NetworkingProfile, world["dana"]["profile_id"]), False)
         db.session.commit()
     in_app(app, withdraw)
     before = state(app)
@@ -198,7 +198,7 @@ def test_two_people_asking_for_each_other_at_the_same_moment(app, world):
                     a = db.session.get(NetworkingProfile, world[me]["profile_id"])
                     b = db.session.get(NetworkingProfile, world[other]["profile_id"])
                     barrier.wait(timeout=10)
-                    return services.request_introduction(a, b, now=DAY_AFTER_DUE)
+                    return introductions.request_introduction(a, b, now=DAY_AFTER_DUE)
                 run_in_transaction(work)
             except BaseException as e:  # noqa: BLE001
                 errors.append(e)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from eventsite.accounts.models import Role
-from eventsite.connections import services
+from eventsite.connections import event_settings, profiles
 from eventsite.connections.models import (
     ConnectionSettings,
     Introduction,
@@ -41,7 +41,7 @@ def past(app, organizer):
         ev = make_event(organizer["organization_id"], title="Spring Breakfast", slug="spring-breakfast",
                         starts_at=STARTS, ends_at=ENDS)
         make_ticket_type(ev)
-        services.update_settings(ev, enabled=True, audience="checked_in", tags="\n".join(TAGS),
+        event_settings.update_settings(ev, enabled=True, audience="checked_in", tags="\n".join(TAGS),
                                  steps={"day_after": (True, 1), "keep_in_touch": (True, 30), "reconnect": (True, 90)})
         db.session.commit()
         real = attendee(ev, "Rosalind Real", offers=["Hiring"], asks=["Fundraising"], company="Real Co")
@@ -123,7 +123,7 @@ def test_outcome_figures(app, client, organizer_client, past, clock):
         intro = db.session.scalar(select(Introduction))
         intro.first_outcome = Outcome.USEFUL
         p = db.session.get(NetworkingProfile, past["real"]["profile_id"])
-        services.unsubscribe(p, now=DAY_AFTER_DUE + timedelta(days=1))
+        profiles.unsubscribe(p, now=DAY_AFTER_DUE + timedelta(days=1))
         db.session.commit()
     in_app(app, report)
     page = organizer_client.get(f"/organizer/events/{past['slug']}/follow-up")

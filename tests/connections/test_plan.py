@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from eventsite.connections import plan, services
+from eventsite.connections import event_settings, introductions, models, plan, profiles
 from eventsite.connections.models import (
     ConnectionSettings,
     FollowUpRun,
@@ -54,7 +54,7 @@ def circle(event):
 
 
 def test_steps_are_due_at_ten_in_the_event_zone(event):
-    settings = services.settings_for(event)
+    settings = event_settings.settings_for(event)
     timings = plan.schedule(event.ends_at, event.timezone, settings)
     assert [(t.step, t.due_at) for t in timings] == [
         (Step.DAY_AFTER, DAY_AFTER_DUE),  # 11 March 10:00 CET
@@ -74,7 +74,7 @@ def test_steps_are_due_at_ten_in_the_event_zone(event):
 
 def test_the_organizers_days_hour_and_switches(event):
     set_plan(event, steps={"day_after": (True, 2), "keep_in_touch": (False, 30), "reconnect": (True, 60)}, send_hour=8)
-    timings = plan.schedule(event.ends_at, event.timezone, services.settings_for(event))
+    timings = plan.schedule(event.ends_at, event.timezone, event_settings.settings_for(event))
     assert [(t.step, t.due_at) for t in timings] == [
         (Step.DAY_AFTER, datetime(YEAR, 3, 12, 7, 0, tzinfo=UTC)),
         (Step.RECONNECT, datetime(YEAR, 5, 9, 6, 0, tzinfo=UTC)),
@@ -191,10 +191,10 @@ def test_keep_in_touch_shows_introductions_and_only_new_suggestions(circle, even
     ada, dana = circle["ada"], circle["dana"]
     run_due_tasks(DAY_AFTER_DUE)
     suggested_to_ada = set(db.session.scalars(select(Suggestion.suggested_id).where(Suggestion.profile_id == ada.profile_id)))
-    ada_p = db.session.get(services.NetworkingProfile, ada.profile_id)
-    dana_p = db.session.get(services.NetworkingProfile, dana.profile_id)
-    services.request_introduction(ada_p, dana_p, now=DAY_AFTER_DUE + timedelta(hours=1))
-    services.request_introduction(dana_p, ada_p, now=DAY_AFTER_DUE + timedelta(hours=2))
+    ada_p = db.session.get(models.NetworkingProfile, ada.profile_id)
+    dana_p = db.session.get(models.NetworkingProfile, dana.profile_id)
+    introductions.request_introduction(ada_p, dana_p, now=DAY_AFTER_DUE + timedelta(hours=1))
+    introductions.request_introduction(dana_p, ada_p, now=DAY_AFTER_DUE + timedelta(hours=2))
     db.session.commit()
     run_due_tasks(KEEP_IN_TOUCH_DUE)
     mail = next(m for m in outbox_to(ada.email) if m.key.startswith("followup:keep_in_touch"))
@@ -210,11 +210,11 @@ def test_keep_in_touch_shows_introductions_and_only_new_suggestions(circle, even
 def test_someone_who_withdrew_consent_disappears_from_the_later_emails(circle, event):
     ada, dana = circle["ada"], circle["dana"]
     run_due_tasks(DAY_AFTER_DUE)
-    ada_p = db.session.get(services.NetworkingProfile, ada.profile_id)
-    dana_p = db.session.get(services.NetworkingProfile, dana.profile_id)
-    services.request_introduction(ada_p, dana_p, now=DAY_AFTER_DUE)
-    services.request_introduction(dana_p, ada_p, now=DAY_AFTER_DUE)
-    services.set_consent(dana_p, False, now=DAY_AFTER_DUE + timedelta(days=3))
+    ada_p = db.session.get(models.NetworkingProfile, ada.profile_id)
+    dana_p = db.session.get(models.NetworkingProfile, dana.profile_id)
+    introductions.request_introduction(ada_p, dana_p, now=DAY_AFTER_DUE)
+    introductions.request_introduction(dana_p, ada_p, now=DAY_AFTER_DUE)
+    profiles.set_consent(dana_p, False, now=DAY_AFTER_DUE + timedelta(days=3))
     db.session.commit()
     run_due_tasks(KEEP_IN_TOUCH_DUE)
     later = [m for m in outbox_to(ada.email) if m.key.startswith("followup:keep_in_touch")]

@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from eventsite.connections import services
+from eventsite.connections import cleaning, event_settings
 from eventsite.connections.models import NetworkingProfile
 from eventsite.core.errors import ValidationError
 from eventsite.extensions import db
@@ -31,7 +31,7 @@ def upcoming(app):
         org = make_organizer("host@example.org").memberships[0].organization_id
         ev = make_event(org, title="Leadership Breakfast", slug="leadership-breakfast")
         tt = make_ticket_type(ev, name="Breakfast", capacity=50)
-        services.update_settings(ev, enabled=True, audience="checked_in", tags="\n".join(TAGS),
+        event_settings.update_settings(ev, enabled=True, audience="checked_in", tags="\n".join(TAGS),
                                  steps={"day_after": (True, 1), "keep_in_touch": (True, 30), "reconnect": (True, 90)})
         db.session.commit()
         return {"slug": ev.slug, "tt": tt.id, "event_id": ev.id}
@@ -154,7 +154,7 @@ def test_no_section_when_the_organizer_turned_follow_ups_off(app, client, upcomi
     def off():
         from eventsite.events.models import Event
 
-        services.update_settings(db.session.get(Event, upcoming["event_id"]), enabled=False, audience="checked_in",
+        event_settings.update_settings(db.session.get(Event, upcoming["event_id"]), enabled=False, audience="checked_in",
                                  tags="", steps={"day_after": (True, 1), "keep_in_touch": (True, 30), "reconnect": (True, 90)})
         db.session.commit()
     in_app(app, off)
@@ -167,18 +167,18 @@ def test_no_section_when_the_organizer_turned_follow_ups_off(app, client, upcomi
 
 def test_the_services_clean_what_she_types(ctx):
     errors: dict[str, str] = {}
-    assert services.clean_text("  a\n\tb  ", "f", 10, errors) == "a b" and errors == {}
-    services.clean_text("a\x00b", "f", 10, errors)
+    assert cleaning.clean_text("  a\n\tb  ", "f", 10, errors) == "a b" and errors == {}
+    cleaning.clean_text("a\x00b", "f", 10, errors)
     assert "control" in errors["f"]
     for good, expected in [("www.example.org/me", "https://www.example.org/me"), ("http://example.org", "http://example.org")]:
         e: dict[str, str] = {}
-        assert services.clean_url(good, "u", e) == expected and e == {}
+        assert cleaning.clean_url(good, "u", e) == expected and e == {}
     for bad in ["javascript:alert(1)", "data:text/html,x", "https://user@example.org", "https://localhost", "https://a b.org",
                 "http://" + "a" * 300 + ".org", 'https://example.org/"onmouseover=x']:
         e = {}
-        assert services.clean_url(bad, "u", e) == "" and "u" in e, bad
+        assert cleaning.clean_url(bad, "u", e) == "" and "u" in e, bad
     with pytest.raises(ValidationError) as info:
-        services.update_settings(
+        event_settings.update_settings(
             make_event(make_organizer().memberships[0].organization_id), enabled=True, audience="nobody",
             tags="Fine\n<b>bold</b>", steps={"day_after": (True, 40), "keep_in_touch": (True, 30), "reconnect": (True, 0)},
             send_hour=25)
