@@ -8,6 +8,7 @@ from eventsite.accounts.services import verify_password
 from eventsite.connections.models import ConnectionSettings, NetworkingProfile
 from eventsite.core.db import utcnow
 from eventsite.core.mail.models import OutboxMessage
+from eventsite.core.mail.worker import deliver_batch
 from eventsite.core.tasks import run_due_tasks
 from eventsite.events.models import (
     Event,
@@ -173,7 +174,7 @@ def test_the_demo_events_have_tags_and_the_registration_form_offers_them(app, ru
     assert 'name="networking-consent"' in page
 
 
-def test_the_past_demo_event_gets_its_day_after_follow_ups_when_the_worker_runs(app, runner):
+def test_the_past_demo_event_gets_its_day_after_follow_ups_when_the_worker_runs(app, runner, mailbox):
     result = runner.invoke(args=["seed-demo"])
     assert "20 networking profiles for “Mentoring Circle: Finding Your First Board Seat”" in result.output
     with app.app_context():
@@ -189,8 +190,12 @@ def test_the_past_demo_event_gets_its_day_after_follow_ups_when_the_worker_runs(
 
         report = run_due_tasks(utcnow())
         assert not report.errors and report.results["connections.send_follow_ups"] == 16
+        # The worker writes each follow-up (deferred rendering) and delivers it.
+        assert deliver_batch().sent == 16
+        db.session.expire_all()
         messages = db.session.scalars(select(OutboxMessage).where(OutboxMessage.key.like("followup:day_after:%"))).all()
         assert {m.to_addr.split("<")[-1].rstrip(">") for m in messages} == expected
+        assert {r for m in mailbox.messages for r in m.rcpt_tos} == expected
         names = {p.name for p in profiles}
         for m in messages:
             assert m.subject == f"People worth keeping in touch with from {past.title}"

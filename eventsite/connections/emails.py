@@ -4,6 +4,8 @@
   three people with the reason and one "I'd like an introduction" button each, and a "give first"
   line; a month later the people she was introduced to, a nudge to write (reaching out is welcome),
   one-click "did you meet?" links and new suggestions; three months later the reconnect prompt.
+  The plan queues it as a deferred row (core/mail/deferred.py, renderer "connections.followup"):
+  ids only, and the delivery worker writes the email from the database when it sends it.
 - introduction request (key `intro-request:<introduction id>`): to the person asked, with the
   requester's profile and one "Yes, introduce us" button.
 - introduction (key `introduction:<introduction id>:<recipient profile id>`): one to each side, with
@@ -26,6 +28,8 @@ from urllib.parse import urlencode
 
 from flask import current_app
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from eventsite.connections import links
 from eventsite.connections.matching import (
@@ -35,12 +39,16 @@ from eventsite.connections.matching import (
     join_words,
     score_pair,
 )
-from eventsite.connections.models import Introduction, NetworkingProfile, Outcome, Step
+from eventsite.connections.models import Introduction, IntroductionStatus, NetworkingProfile, Outcome, Step
 from eventsite.core.db import utcnow
 from eventsite.core.mail import enqueue_email, format_address
+from eventsite.core.mail.deferred import Content, DeferredEmail, NothingToSend, renderer
 from eventsite.core.mail.models import OutboxMessage
+from eventsite.core.mail.outbox import mailbox
 from eventsite.events.display import absolute_url, event_url, format_range
 from eventsite.events.models import Event
+from eventsite.extensions import db
+from eventsite.registration.models import Ticket
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 
@@ -138,9 +146,9 @@ def feedback_urls(intro: Introduction, profile: NetworkingProfile, now: datetime
     return {o.value: url("/keep-in-touch/feedback", token, answer=o.value) for o in Outcome}
 
 
-def list_headers(profile: NetworkingProfile, now: datetime | None = None) -> dict[str, str]:
-    """RFC 2369 / RFC 8058 one-click unsubscribe headers."""
-    targets = [f"<{unsubscribe_url(profile, now)}>"]
+def list_headers(profile: NetworkingProfile, now: datetime | None = None, *, unsubscribe: str | None = None) -> dict[str, str]:
+    """RFC 2369 / RFC 8058 one-click unsubscribe headers (`unsubscribe`: her link, when made already)."""
+    targets = [f"<{unsubscribe or unsubscribe_url(profile, now)}>"]
     mailto = current_app.config.get("CONNECTIONS_UNSUBSCRIBE_MAILTO")
     if mailto:
         targets.append(f"<mailto:{mailto}?subject=unsubscribe>")
@@ -209,8 +217,9 @@ def render_followup(
             "feedback": feedback_urls(intro, profile, now),
             "first_line": first_line(profile, other, event),
         })
+    common = _common(profile, event, now)
     context = {
-        **_common(profile, event, now),
+        **common,
         "step": step.value,
         "suggestions": cards,
         "people": people,
@@ -220,17 +229,84 @@ def render_followup(
     }
     text, html = _render("followup", **context)
     subject = SUBJECTS[step].format(event=event.title)
-    return RenderedEmail(subject, text, html, list_headers(profile, now))
+    return RenderedEmail(subject, text, html, list_headers(profile, now, unsubscribe=common["unsubscribe_url"]))
 
 
 def followup_key(step: Step | str, profile_id: int) -> str:
     return f"followup:{Step(step).value}:{profile_id}"
 
 
-def queue_followup(step: Step, profile: NetworkingProfile, event: Event, **kwargs) -> OutboxMessage:
-    email = render_followup(step, profile, event, **kwargs)
-    return enqueue_email(key=followup_key(step, profile.id), to=format_address(profile.name, profile.email),
-                         subject=email.subject, text=email.text, html=email.html, headers=email.headers)
+FOLLOWUP_RENDERER = "connections.followup"
+
+
+def followup_email(step: Step, *, profile_id: int, name: str, email: str, event: Event, suggested: list[int],
+                   introductions: list[int], now: datetime) -> DeferredEmail:
+    """The follow-up of `step` for one attendee, as a deferred outbox row: the delivery worker
+    renders it (`_followup_content`) from these ids and the database, so the plan's step only
+    writes small rows (`enqueue_deferred_many` queues a batch of them at once).
+
+    `suggested` are the profile ids to suggest, in rank order, and `introductions` the ids of her
+    made introductions to show, as the plan chose them; `now` is the plan's clock, which the links
+    carry as their issue time. ValueError when her address cannot be used."""
+    return DeferredEmail(
+        key=followup_key(step, profile_id),
+        to=mailbox(name, email),
+        renderer=FOLLOWUP_RENDERER,
+        args={"profile_id": profile_id, "event_id": event.id, "step": Step(step).value,
+              "suggested": [int(i) for i in suggested], "introductions": [int(i) for i in introductions],
+              "now": now.isoformat()},
+        subject=SUBJECTS[Step(step)].format(event=event.title),
+    )
+
+
+def _prepare_followups(batch: list[dict]) -> list:
+    """Load what a batch of follow-ups shows, in a few queries: the recipients and the people
+    shown with their tickets and orders, the introductions, the events (see `deferred.renderer`)."""
+    intro_ids = {i for args in batch for i in args.get("introductions") or []}
+    intros = list(db.session.scalars(select(Introduction).where(Introduction.id.in_(intro_ids)))) if intro_ids else []
+    ids = ({args.get("profile_id") for args in batch} | {o for args in batch for o in args.get("suggested") or []}
+           | {i.first_id for i in intros} | {i.second_id for i in intros}) - {None}
+    events = list(db.session.scalars(select(Event).where(Event.id.in_({args.get("event_id") for args in batch}))))
+    return [intros, events, list(_profiles_by_id(ids).values())]
+
+
+@renderer(FOLLOWUP_RENDERER, prepare=_prepare_followups)
+def _followup_content(args: dict) -> Content:
+    """The follow-up as it would have been written when it was planned, from the database as it is
+    now: she and every person shown are checked again (consent, not unsubscribed, ticket still
+    valid); someone who left since is left out, and if she left, or nobody is left to show, nothing
+    is sent (NothingToSend)."""
+    from eventsite.connections.profiles import can_be_shown  # profiles imports this module
+
+    profile_id = args.get("profile_id")
+    profile = db.session.get(NetworkingProfile, profile_id)
+    if profile is None:
+        raise NothingToSend(f"networking profile {profile_id} was deleted")
+    if not can_be_shown(profile):
+        raise NothingToSend(f"networking profile {profile_id} no longer takes part "
+                            "(consent withdrawn, unsubscribed or ticket no longer valid)")
+    event = db.session.get(Event, args.get("event_id"))
+    if event is None:
+        raise NothingToSend(f"event {args.get('event_id')} no longer exists")
+    intros = [i for i in (db.session.get(Introduction, n) for n in args.get("introductions") or [])
+              if i is not None and i.status == IntroductionStatus.MADE and i.other_id(profile.id) is not None]
+    shown = [(other, None) for other in (db.session.get(NetworkingProfile, o) for o in args.get("suggested") or [])
+             if can_be_shown(other)]
+    met = [(i, other) for i, other in ((i, db.session.get(NetworkingProfile, i.other_id(profile.id))) for i in intros)
+           if can_be_shown(other)]
+    if not shown and not met:
+        raise NothingToSend(f"nobody left to show networking profile {profile_id}")
+    now = datetime.fromisoformat(args["now"])
+    email = render_followup(Step(args["step"]), profile, event, suggestions=shown, introductions=met, now=now)
+    return Content(subject=email.subject, text=email.text, html=email.html, headers=email.headers)
+
+
+def _profiles_by_id(ids: set[int]) -> dict[int, NetworkingProfile]:
+    if not ids:
+        return {}
+    return {p.id: p for p in db.session.scalars(
+        select(NetworkingProfile).where(NetworkingProfile.id.in_(ids))
+        .options(selectinload(NetworkingProfile.ticket).selectinload(Ticket.order)))}
 
 
 # --- introductions ---------------------------------------------------------------------------------

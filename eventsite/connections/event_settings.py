@@ -28,9 +28,12 @@ def settings_for(event: Event) -> ConnectionSettings:
     return db.session.get(ConnectionSettings, event.id) or ConnectionSettings.defaults_for(event)
 
 
-def networking_open(event: Event) -> bool:
-    """Profiles can be filled for this event: the follow-up plan is on and the event not cancelled."""
-    return event.status != EventStatus.CANCELLED and settings_for(event).enabled
+def networking_open(event: Event, settings: ConnectionSettings | None = None) -> bool:
+    """Profiles can be filled for this event: the follow-up plan is on and the event not cancelled.
+    Pass the event's `settings` when you have them (one query less)."""
+    if event.status == EventStatus.CANCELLED:
+        return False
+    return (settings or settings_for(event)).enabled
 
 
 def update_settings(

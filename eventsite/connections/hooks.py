@@ -30,9 +30,10 @@ class NetworkingSection:
     template = "connections/_registration_section.html"
 
     def fields(self, event: Event) -> dict[str, Any]:
-        if not event_settings.networking_open(event):
+        settings = event_settings.settings_for(event)
+        if not event_settings.networking_open(event, settings):
             return {}
-        return profile_fields(list(event_settings.settings_for(event).tags or []), prefix=PREFIX)
+        return profile_fields(list(settings.tags or []), prefix=PREFIX)
 
     def save(self, order: Order, form) -> None:
         profiles.save_profile_from_registration(order, profile_data(form, prefix=PREFIX), now=utcnow(), prefix=PREFIX)

@@ -18,6 +18,7 @@ link is idempotent on the state it finds (asking twice, accepting twice, unsubsc
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
@@ -57,7 +58,13 @@ class LinkExpiredError(DomainError):
 def _serializer(purpose: str) -> URLSafeSerializer:
     if purpose not in LINK_DAYS:
         raise ValueError(f"unknown link purpose {purpose!r}")
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"eventsite.connections.{purpose}")
+    return _serializer_for(current_app.config["SECRET_KEY"], purpose)
+
+
+@lru_cache(maxsize=64)
+def _serializer_for(secret_key: str | bytes, purpose: str) -> URLSafeSerializer:
+    # One per key and purpose: a follow-up round signs tens of thousands of links (stateless, thread-safe).
+    return URLSafeSerializer(secret_key, salt=f"eventsite.connections.{purpose}")
 
 
 def max_age(purpose: str) -> timedelta:

@@ -17,9 +17,13 @@ step is due already, or, for the last step, `LAST_STEP_GRACE` (30 days) has pass
    on); a crash rolls the whole plan back and the next poll plans again.
 2. **Queue** (batches of `BATCH` attendees, a commit each): the batch's ids are claimed by moving
    the run's `cursor` with a conditional UPDATE (`WHERE cursor = :seen`), then each attendee's email
-   is rendered and queued with the outbox key `followup:<step>:<profile id>`. A batch that is rolled
-   back leaves the cursor where it was; a key that exists already is never queued again. So running
-   it twice, or after a crash at any point, sends nothing twice.
+   is queued with the outbox key `followup:<step>:<profile id>` as a *deferred* row
+   (core/mail/deferred.py): her profile id, the event, the step, the ids of the people and
+   introductions it shows, and the plan's clock, written with one bulk INSERT per batch. The
+   delivery worker renders it when it sends it (`emails._followup_content`), so the step itself
+   renders nothing: 10,000 emails are a few statements here and spread over the workers. A batch
+   that is rolled back leaves the cursor where it was; a key that exists already is never queued
+   again. So running it twice, or after a crash at any point, sends nothing twice.
 
 The task commits after the plan and after each batch (the task registry's contract is "flush only";
 this job deliberately commits more often so that SQLite's single writer lock is held for one batch,
@@ -29,9 +33,11 @@ not for a 10,000-person round), and stops after `TIME_BUDGET_SECONDS`; the next 
 
 Eligible: a profile with consent, not unsubscribed, whose ticket is valid in a confirmed order, and,
 when the plan's audience is "checked-in attendees" (the default), whose ticket was checked in. The
-same set is matched. Eligibility and consent are checked again when each email is rendered, for her
-and for every person the email shows. An attendee with nothing to show (no suggestion, no
-introduction) gets no email.
+same set is matched. Eligibility and consent are checked again when each email is queued and again
+when the worker renders it, for her and for every person the email shows: someone who withdrew
+consent, unsubscribed or was deleted in between is left out, and if that is her (or nobody is left
+to show) nothing is sent and the outbox row is marked failed with "nothing to send: ...". An attendee
+with nothing to show (no suggestion, no introduction) gets no email.
 """
 from __future__ import annotations
 
@@ -45,7 +51,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import aliased
 
 from eventsite.connections import emails, matching
 from eventsite.connections.event_settings import STEP_DAYS_MAX, settings_for
@@ -61,8 +67,8 @@ from eventsite.connections.models import (
     Step,
     Suggestion,
 )
-from eventsite.connections.profiles import can_be_shown
 from eventsite.core.db import begin_write
+from eventsite.core.mail.deferred import enqueue_deferred_many
 from eventsite.core.mail.models import OutboxMessage
 from eventsite.events.models import Event, EventStatus
 from eventsite.extensions import db
@@ -71,7 +77,7 @@ from eventsite.registration.models import Order, OrderStatus, Ticket, TicketStat
 log = logging.getLogger(__name__)
 
 LAST_STEP_GRACE = timedelta(days=30)
-BATCH = 200
+BATCH = 500  # attendees per queueing transaction: small deferred rows, about 0.1-0.2 s of writer lock each
 TIME_BUDGET_SECONDS = 50.0
 LOOKBACK = timedelta(days=STEP_DAYS_MAX + 31)
 
@@ -351,47 +357,69 @@ def queue_batch(run: FollowUpRun, event: Event, settings: ConnectionSettings, no
     return queued
 
 
-def _load_profiles(ids) -> dict[int, NetworkingProfile]:
-    ids = list(ids)
-    if not ids:
-        return {}
-    return {p.id: p for p in db.session.scalars(
-        select(NetworkingProfile).where(NetworkingProfile.id.in_(ids))
-        .options(selectinload(NetworkingProfile.ticket).selectinload(Ticket.order)))}
-
-
 def _queue_emails(step: Step, event: Event, ids: list[int], now: datetime) -> int:
-    profiles = _load_profiles(ids)
+    """Queue the follow-ups of these attendees as deferred rows (ids only: the delivery worker
+    renders each one, checking consent again). Returns how many were queued now."""
+    batch = set(ids)
     suggestions: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for pid, other, rank in db.session.execute(
         select(Suggestion.profile_id, Suggestion.suggested_id, Suggestion.rank)
         .where(Suggestion.step == step, Suggestion.profile_id.in_(ids))
     ):
         suggestions[pid].append((rank, other))
-    intros: dict[int, list[Introduction]] = defaultdict(list)
+    intros: dict[int, list[tuple[int, int | None]]] = defaultdict(list)
     if step != Step.DAY_AFTER:
-        for intro in db.session.scalars(
-            select(Introduction).where(
+        for intro_id, first, second in db.session.execute(
+            select(Introduction.id, Introduction.first_id, Introduction.second_id).where(
                 Introduction.status == IntroductionStatus.MADE,
                 or_(Introduction.first_id.in_(ids), Introduction.second_id.in_(ids)))
             .order_by(Introduction.made_at, Introduction.id)
         ):
-            for pid in (intro.first_id, intro.second_id):
-                if pid in profiles:
-                    intros[pid].append(intro)
-    others = _load_profiles({o for pairs in suggestions.values() for _, o in pairs}
-                            | {i.other_id(pid) for pid, items in intros.items() for i in items} - {None})
+            for pid, other in ((first, second), (second, first)):
+                if pid in batch:
+                    intros[pid].append((intro_id, other))
+    shown = _shown(batch | {o for pairs in suggestions.values() for _, o in pairs}
+                   | {o for pairs in intros.values() for _, o in pairs} - {None})
     keys = [emails.followup_key(step, pid) for pid in ids]
     existing = set(db.session.scalars(select(OutboxMessage.key).where(OutboxMessage.key.in_(keys))))
-    queued = 0
+    outgoing = []
     for pid in ids:
-        profile = profiles.get(pid)
-        if profile is None or not can_be_shown(profile) or emails.followup_key(step, pid) in existing:
+        if pid not in shown or emails.followup_key(step, pid) in existing:
             continue
-        shown = [(others[o], None) for _, o in sorted(suggestions.get(pid, [])) if can_be_shown(others.get(o))]
-        met = [(i, others[i.other_id(pid)]) for i in intros.get(pid, []) if can_be_shown(others.get(i.other_id(pid)))]
-        if not shown and not met:
+        suggested = [o for _, o in sorted(suggestions.get(pid, [])) if o in shown]
+        met = [intro_id for intro_id, other in intros.get(pid, []) if other in shown]
+        if not suggested and not met:
             continue
-        emails.queue_followup(step, profile, event, suggestions=shown, introductions=met, now=now)
-        queued += 1
-    return queued
+        name, address = shown[pid]
+        try:
+            outgoing.append(emails.followup_email(step, profile_id=pid, name=name, email=address, event=event,
+                                                  suggested=suggested, introductions=met, now=now))
+        except ValueError as e:  # her address cannot be used: skip her, not the whole batch (it would retry forever)
+            _unusable(step, pid, e)
+    # One INSERT per batch (ON CONFLICT on the key: a key queued meanwhile is kept, never doubled).
+    return len(enqueue_deferred_many(
+        outgoing, on_unusable=lambda email, e: _unusable(step, email.args["profile_id"], e)))
+
+
+def _unusable(step: Step, profile_id: int, error: ValueError) -> None:
+    log.warning("follow-up %s for profile %s not queued: %s", step.value, profile_id, error)
+
+
+def _shown(ids: set[int]) -> dict[int, tuple[str, str]]:
+    """(name, email) of those of `ids` who may be emailed and shown now (`profiles.can_be_shown`:
+    consenting, not unsubscribed, a valid ticket in a confirmed order), in one query."""
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(NetworkingProfile.id, NetworkingProfile.name, NetworkingProfile.email)
+        .join(Ticket, Ticket.id == NetworkingProfile.ticket_id)
+        .join(Order, Order.id == Ticket.order_id)
+        .where(
+            NetworkingProfile.id.in_(ids),
+            NetworkingProfile.consent_to_suggest.is_(True),
+            NetworkingProfile.unsubscribed_at.is_(None),
+            Ticket.status == TicketStatus.VALID,
+            Order.status == OrderStatus.CONFIRMED,
+        )
+    )
+    return {pid: (name, email) for pid, name, email in rows}

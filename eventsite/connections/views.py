@@ -30,13 +30,14 @@ from flask import (
     request,
     url_for,
 )
+from flask_limiter.util import get_remote_address
 
 from eventsite.connections import event_settings, hooks, introductions, profiles
 from eventsite.connections.forms import profile_data, profile_form
 from eventsite.connections.models import Outcome
 from eventsite.core.db import run_in_transaction, utcnow
 from eventsite.core.errors import DomainError, ValidationError
-from eventsite.extensions import csrf
+from eventsite.extensions import csrf, limiter
 from eventsite.registration.services import order_by_token
 
 bp = Blueprint("connections", __name__, template_folder="templates")
@@ -69,6 +70,10 @@ def private(view):
     return wrapper
 
 
+def _introduction_limit() -> str:
+    return current_app.config["INTRODUCTION_RATE_LIMIT"]
+
+
 def _problem(e: DomainError):
     return render_template("connections/link_problem.html", message=e.message, code=e.code), e.status
 
@@ -76,6 +81,7 @@ def _problem(e: DomainError):
 # --- introductions -------------------------------------------------------------------------------------
 
 @bp.route("/keep-in-touch/introduce/<token>", methods=["GET", "POST"])
+@limiter.limit(_introduction_limit, key_func=get_remote_address, methods=["POST"])
 @private
 def request_introduction(token: str):
     try:
@@ -89,6 +95,7 @@ def request_introduction(token: str):
 
 
 @bp.route("/keep-in-touch/accept/<token>", methods=["GET", "POST"])
+@limiter.limit(_introduction_limit, key_func=get_remote_address, methods=["POST"])
 @private
 def accept_introduction(token: str):
     try:

@@ -1,6 +1,7 @@
 """Rendering helpers: Markdown to safe HTML, money, local times, slugs."""
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import datetime
@@ -19,8 +20,16 @@ _ALLOWED_TAGS = {
 
 
 def render_markdown(source: str | None) -> Markup:
-    """Markdown rendered with raw HTML disabled, then sanitized again with nh3 (defence in depth)."""
-    html = _md.render(source or "")
+    """Markdown rendered with raw HTML disabled, then sanitized again with nh3 (defence in depth).
+
+    The same description is shown on every view of its event page: the result is kept per source
+    text (a pure function of it; a few hundred of the longest-lived texts)."""
+    return _render_markdown(source or "")
+
+
+@functools.lru_cache(maxsize=512)
+def _render_markdown(source: str) -> Markup:
+    html = _md.render(source)
     clean = nh3.clean(
         html,
         tags=_ALLOWED_TAGS,

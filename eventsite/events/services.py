@@ -180,11 +180,13 @@ def public_event(slug: str) -> Event:
     """A published or cancelled event by slug; drafts are not public."""
     if not isinstance(slug, str) or not SLUG_RE.match(slug) or len(slug) > 120:
         raise NotFoundError("No such event.")
-    event = db.session.scalar(
+    # One round trip for the event, its organization and its ticket types (a handful of rows); the
+    # public page and the registration form need all three on every request.
+    event = db.session.scalars(
         select(Event)
         .where(Event.slug == slug)
-        .options(selectinload(Event.ticket_types), joinedload(Event.organization))
-    )
+        .options(joinedload(Event.ticket_types), joinedload(Event.organization))
+    ).unique().one_or_none()
     if event is None or not event.is_public:
         raise NotFoundError("No such event.")
     return event

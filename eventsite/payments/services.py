@@ -492,8 +492,13 @@ def expire_holds_task(now: datetime) -> int:
 
 
 def _expire_holds_before_registration(event: Event, now: datetime) -> None:
-    """`registration.before_registration`: this event's holds that ran out stop counting now."""
-    expire_holds(now, event=event, wait=True)
+    """`registration.before_registration`: this event's holds that ran out stop counting now.
+
+    Only paid tickets are held, so an event with none on sale has nothing to expire here (a hold left
+    from a type since made free is swept by the worker's `expire_holds_task` within a minute).
+    """
+    if any(tt.price_cents > 0 for tt in event.ticket_types):
+        expire_holds(now, event=event, wait=True)
 
 
 def release_hold(token: object, *, now: datetime | None = None) -> Payment:

@@ -1,6 +1,6 @@
 """Registration emails, queued in the outbox inside the caller's transaction.
 
-- confirmation: one per order (and per resend), HTML and text, each valid ticket with its attendee,
+- confirmation: one per order (and per resend), rendered by the worker when it sends it, HTML and text, each valid ticket with its attendee,
   ticket type and QR code as an inline image (cid:), the event's `.ics` attached, the link to the
   ticket page and the order code.
 - cancellation: tickets or the whole order cancelled.
@@ -24,12 +24,14 @@ from flask import current_app
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
 from eventsite.core.mail import Attachment, enqueue_email
+from eventsite.core.mail.deferred import Content, NothingToSend, enqueue_deferred, renderer
 from eventsite.core.mail.models import OutboxMessage
-from eventsite.core.mail.outbox import format_address
+from eventsite.core.mail.outbox import format_address, mailbox
 from eventsite.core.text import format_money
 from eventsite.events.calendar import event_ics
 from eventsite.events.display import absolute_url, event_url, format_range, map_url
 from eventsite.events.models import Event, QuestionKind
+from eventsite.extensions import db
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 
@@ -163,15 +165,33 @@ def render_confirmation(order) -> RenderedEmail:
         "total": format_money(order.total_cents, order.currency) if order.total_cents else None,
     }
     text, html = _render("confirmation", **context)
-    subject = f"Your ticket{'s' if len(items) != 1 else ''}: {event.title}"
-    return RenderedEmail(subject, text, html, tuple(attachments))
+    return RenderedEmail(_confirmation_subject(order), text, html, tuple(attachments))
 
 
-def queue_confirmation(order, *, key: str, rendered: RenderedEmail | None = None) -> OutboxMessage:
-    """Queue the confirmation; `rendered` (from render_confirmation) if it was prepared earlier."""
-    email = rendered or render_confirmation(order)
-    return enqueue_email(key=key, to=_recipient(order), subject=email.subject, text=email.text,
-                         html=email.html, attachments=email.attachments)
+CONFIRMATION_RENDERER = "registration.confirmation"
+
+
+def _confirmation_subject(order) -> str:
+    return f"Your ticket{'s' if len(order.valid_tickets) != 1 else ''}: {order.event.title}"
+
+
+def queue_confirmation(order, *, key: str) -> bool:
+    """Queue the confirmation of a flushed order; the worker renders it (QR codes and all) when it
+    sends it, from the order as it is then (core/mail/deferred.py says why). False if `key` was
+    queued before."""
+    return enqueue_deferred(key=key, to=mailbox(order.buyer_name, order.buyer_email), renderer=CONFIRMATION_RENDERER,
+                            args={"order_id": order.id}, subject=_confirmation_subject(order))
+
+
+@renderer(CONFIRMATION_RENDERER)
+def _confirmation_content(args: dict) -> Content:
+    from eventsite.registration.models import Order
+
+    order = db.session.get(Order, args.get("order_id"))
+    if order is None:
+        raise NothingToSend(f"order {args.get('order_id')} no longer exists")
+    email = render_confirmation(order)
+    return Content(subject=email.subject, text=email.text, html=email.html, attachments=email.attachments)
 
 
 def queue_cancellation(order, lines: list[tuple[str, str]], *, whole_order: bool, key: str) -> OutboxMessage:

@@ -22,7 +22,9 @@ from dataclasses import field as dc_field
 from datetime import datetime
 from typing import Any
 
+from flask import render_template
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from wtforms import (
     BooleanField,
@@ -46,6 +48,7 @@ from eventsite.events.display import (
 from eventsite.events.models import Event, QuestionKind, TicketType
 from eventsite.registration.services import ticket_slots
 from eventsite.registration.validation import (
+    CONSENT_MISSING,
     EMAIL_MAX,
     LONG_TEXT_MAX,
     MAX_TICKETS_PER_ORDER,
@@ -60,7 +63,6 @@ PAYMENT_UNAVAILABLE = (
     "Online payment is not available yet, so “{name}” cannot be booked here. "
     "Choose a free ticket, or ask the organizer how to pay."
 )
-CONSENT_MISSING = "Tick this box to agree to the organizer's terms and conditions."
 
 # Parts of the form that higher domains add (connections: the optional networking profile). Each is
 # an object with `fields(event)` -> {name: unbound field} (empty: not on this event's form),
@@ -68,6 +70,8 @@ CONSENT_MISSING = "Tick this box to agree to the organizer's terms and condition
 # calls in the registration's transaction once the order exists (a ValidationError keyed by the
 # section's own field names rolls the registration back and lands next to those fields).
 form_sections: list = []
+_SECTION_CACHE: dict[tuple, Markup] = {}
+_SECTION_CACHE_MAX = 256
 
 
 class Marked:
@@ -131,6 +135,29 @@ class RegistrationForm(FlaskForm):
         self.already_registered = False
         self.sections: list = []  # the form_sections on this event's form
         self.section_names: list[str] = []  # their fields, in order
+        self.section_fields: dict[int, list[str]] = {}  # id(section) -> its field names
+        self.fresh = True  # nothing posted: every visitor of the event sees the same fields
+
+    def render_section(self, section) -> Markup:
+        """A section's part of the form (its `template`, given `form`).
+
+        A fresh form's section is the same for every visitor of the event, and rendering its fields
+        (the networking profile: a dozen fields and two lists of tag checkboxes) was a quarter of the
+        event page's time. So it is rendered once per process and kept, keyed by everything the
+        fields show (names, ids, labels, choices, descriptions); a changed tag list is a new key."""
+        if not self.fresh:
+            return Markup(render_template(section.template, form=self))
+        key = (section.template, *(
+            (name, self[name].id, str(self[name].label.text), str(self[name].description),
+             repr(getattr(self[name], "choices", None)), repr(self[name].default))
+            for name in self.section_fields.get(id(section), [])
+        ))
+        html = _SECTION_CACHE.get(key)
+        if html is None:
+            if len(_SECTION_CACHE) >= _SECTION_CACHE_MAX:
+                _SECTION_CACHE.clear()
+            html = _SECTION_CACHE[key] = Markup(render_template(section.template, form=self))
+        return html
 
     # --- what she asked for, as the services take it ---------------------------------------------
 
@@ -351,6 +378,8 @@ def registration_form(
     form.has_consent = bool(event.terms_url)
     form.sections = [section for section, _ in sections]
     form.section_names = [name for _, names in sections for name in names]
+    form.section_fields = {id(section): names for section, names in sections}
+    form.fresh = formdata is None
     for q in event.questions:
         if q.required and q.kind == QuestionKind.MULTIPLE_CHOICE:
             form[f"question-{q.id}"].flags.required = True

@@ -29,10 +29,11 @@ from flask import (
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import EmailField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, NumberRange
+from wtforms.validators import InputRequired, Length
 
 from eventsite.core.db import run_in_transaction
 from eventsite.core.errors import DomainError, ValidationError
+from eventsite.core.forms import NumberRange  # not WTForms' own: survives 10**400
 from eventsite.events.access import event_for
 from eventsite.events.manage_views import EVENT_TABS, add_event_tab
 from eventsite.events.models import Event

@@ -139,6 +139,9 @@ class Ticket(db.Model):
     __table_args__ = (
         # The door's counters and the organizer's filters: an event's tickets by status.
         Index("ix_tickets_event_status", "event_id", "status"),
+        # The organizer's list, newest first (`ORDER BY created_at DESC, id DESC LIMIT 50`): read in
+        # index order, no sort of the event's tickets (tests/test_indexes.py).
+        Index("ix_tickets_event_created", "event_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

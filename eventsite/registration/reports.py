@@ -106,7 +106,9 @@ def parse_filters(event: Event, args: Mapping[str, Any]) -> tuple[RegistrationFi
     raw_type = str(args.get("ticket_type") or "").strip()
     if raw_type:
         ids = {tt.id for tt in event.ticket_types}
-        if not raw_type.isdigit() or int(raw_type) not in ids:
+        # ASCII digits, bounded: str.isdigit() also accepts "²" (int() refuses) and 10,000 digits
+        # (int() refuses more than 4,300), both 500s found by tests/fuzz.
+        if not re.fullmatch(r"[0-9]{1,18}", raw_type) or int(raw_type) not in ids:
             errors["ticket_type"] = "Choose one of this event's ticket types."
         else:
             ticket_type_id = int(raw_type)

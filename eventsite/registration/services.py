@@ -236,14 +236,7 @@ def register_attendees(
             created_at=now,
         )
 
-    # The confirmation (QR codes, calendar file) is rendered before the seats are claimed, so the
-    # row locks of the claim are held only for a few inserts and the commit. When the event already
-    # looks sold out (a stale read, used for nothing else) rendering waits for a successful claim.
     confirmed = order.status == OrderStatus.CONFIRMED
-    looks_available = all(tt.capacity - tt.sold >= n for tt, n in lines) and (
-        event.capacity is None or event.capacity - event.sold >= len(slots))
-    rendered = emails.render_confirmation(order) if confirmed and looks_available else None
-
     claim_all(event, lines)
 
     # The partial unique index settles the race two identical requests can run on PostgreSQL (both
@@ -259,7 +252,7 @@ def register_attendees(
         raise
 
     if confirmed:
-        emails.queue_confirmation(order, key=confirmation_key(order), rendered=rendered)
+        emails.queue_confirmation(order, key=confirmation_key(order))
     return order
 
 
@@ -280,7 +273,7 @@ def _bump_confirmation_count(order: Order) -> int:
     return n
 
 
-def resend_confirmation(order: Order, *, actor=None) -> OutboxMessage:
+def resend_confirmation(order: Order, *, actor=None) -> bool:
     """Queue the confirmation of a confirmed order again (the organizer's "resend")."""
     if order.status != OrderStatus.CONFIRMED or not order.valid_tickets:
         raise TicketNotEditableError("Only a confirmed order with valid tickets can be sent again.")

@@ -30,6 +30,7 @@ NAME_MAX = 200
 EMAIL_MAX = 254
 SHORT_TEXT_MAX = 300
 LONG_TEXT_MAX = 4000
+CONSENT_MISSING = "Tick this box to agree to the organizer's terms and conditions."
 MAX_TICKETS_PER_ORDER = 100
 
 # Control characters (C0, DEL, C1), line and paragraph separators, and the bidirectional overrides
@@ -74,11 +75,14 @@ def clean_email(value: Any, field: str, errors: dict[str, str], *, required: boo
         errors.setdefault(field, f"An email address has at most {EMAIL_MAX} characters.")
         return None
     try:
-        result = validate_email(value, check_deliverability=False)
+        # Without SMTPUTF8, which most mail servers still lack: an address whose part before the @
+        # is not ASCII could be stored but never delivered, so it is refused here with the reason.
+        result = validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as e:
         errors.setdefault(field, f"Enter a valid email address, like name@example.org. ({e})")
         return None
-    return result.normalized.lower()
+    # An internationalized domain is kept in its ASCII (punycode) form, the one mail servers take.
+    return (result.ascii_email or result.normalized).lower()
 
 
 def int_or_error(value: Any) -> int | None:

@@ -20,6 +20,7 @@ Hooks (the README's design section lists them):
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -146,7 +147,7 @@ def register(slug: str):
         return _event_page(event, _panel(event, form), 422)
     arguments = form.service_arguments()
     try:
-        order = run_in_transaction(lambda: _register(event, arguments, form))
+        done = run_in_transaction(lambda: _Registered.of(_register(event, arguments, form)))
     except RegistrationClosedError as e:
         return _event_page(event, _panel(event, None, messages=[e.message]), e.status)
     except DomainError as e:
@@ -158,11 +159,27 @@ def register(slug: str):
             form.add_error(e.field or "__all__", e.message)
             form.already_registered = isinstance(e, AlreadyRegisteredError)
         return _event_page(event, _panel(event, form), e.status)
-    if order.status == OrderStatus.PENDING_PAYMENT:
-        return redirect(start_payment(order), 303)
-    flash(f"You are registered. Your ticket{'s are' if len(order.tickets) > 1 else ' is'} on the way to "
-          f"{order.buyer_email}; this page is yours, keep its link.", "success")
-    return redirect(url_for(".ticket", token=order.token), 303)
+    if done.pending_payment:
+        return redirect(start_payment(done.order), 303)
+    flash(f"You are registered. Your ticket{'s are' if done.tickets > 1 else ' is'} on the way to "
+          f"{done.email}; this page is yours, keep its link.", "success")
+    return redirect(url_for(".ticket", token=done.token), 303)
+
+
+@dataclass(frozen=True)
+class _Registered:
+    """What the answer needs, read inside the transaction (no reload of the order after commit)."""
+
+    order: Order
+    pending_payment: bool
+    token: str
+    email: str
+    tickets: int
+
+    @classmethod
+    def of(cls, order: Order) -> "_Registered":
+        return cls(order, order.status == OrderStatus.PENDING_PAYMENT, order.token, order.buyer_email,
+                   len(order.tickets))
 
 
 def _register(event: Event, arguments: dict, form: RegistrationForm | None = None) -> Order:

@@ -100,6 +100,7 @@ from eventsite.registration.models import (
     WaitlistStatus,
 )
 from eventsite.registration.validation import (
+    CONSENT_MISSING,
     MAX_TICKETS_PER_ORDER,
     clean_email,
     clean_name,
@@ -425,8 +426,11 @@ def not_available_message(entry: WaitlistEntry, now: datetime) -> str:
 
 def claim_offer(token: Any, *, answers: Mapping[Any, Any] | None = None,
                 attendees: Iterable[Mapping[str, Any]] | None = None, now: datetime | None = None,
-                allow_paid: bool = True) -> Order:
+                allow_paid: bool = True, terms_accepted: bool = False) -> Order:
     """Turn the open offer behind `token` into her order (confirmed if free, pending payment if paid).
+
+    When the event has terms (`terms_url`) she must accept them here as on the public form
+    (`terms_accepted`); otherwise a `ValidationError` on `consent`, and the offer stays open.
 
     `allow_paid=False` (online payment not set up) refuses a paid offer with `PaymentUnavailableError`
     before anything is touched. Raises `WaitlistLinkError` (no such entry), `OfferNotAvailableError`
@@ -442,6 +446,8 @@ def claim_offer(token: Any, *, answers: Mapping[Any, Any] | None = None,
     if not allow_paid and entry.offered_ticket_type.price_cents > 0:
         raise PaymentUnavailableError()
     event = entry.event
+    if event.terms_url and not terms_accepted:
+        raise ValidationError({"consent": CONSENT_MISSING})
     tt_id, n = entry.offered_ticket_type_id, entry.quantity
     # While her seats are given back, seats released by anything else in this transaction (the
     # payment domain expires holds that ran out at the start of every registration) must not be
@@ -456,7 +462,7 @@ def claim_offer(token: Any, *, answers: Mapping[Any, Any] | None = None,
             give_back(event.id, {tt_id: n})
             order = registration_services.register_attendees(
                 event, buyer_name=entry.name, buyer_email=entry.email, quantities={tt_id: n},
-                attendees=attendees, answers=answers, now=now,
+                attendees=attendees, answers=answers, now=now, terms_accepted=terms_accepted,
             )
             moved = db.session.execute(
                 update(_entries)

@@ -128,6 +128,8 @@ def _claim_input() -> tuple[dict[str, object], list[dict[str, str]], dict[str, o
         if key.startswith("question-"):
             answers[key[len("question-"):]] = vals if len(vals) > 1 else vals[0]
             typed[key] = vals
+        elif key == "consent":
+            typed[key] = vals[0]
         elif m := _ATTENDEE_KEY.match(key):
             people.setdefault(int(m.group(1)), {})[m.group(2)] = vals[0]
             typed[key] = vals[0]
@@ -169,7 +171,8 @@ def claim(token: str):
     start_payment = _start_payment()
     try:
         order = run_in_transaction(lambda: waitlist.claim_offer(
-            token, answers=answers, attendees=attendees, allow_paid=start_payment is not None))
+            token, answers=answers, attendees=attendees, allow_paid=start_payment is not None,
+            terms_accepted=request.form.get("consent") in ("y", "on", "1", "true")))
     except waitlist.WaitlistLinkError:
         return _invalid_link()
     except ValidationError as e:

@@ -19,6 +19,7 @@ from sqlalchemy import delete, select, update
 
 from eventsite.connections import event_settings, profiles
 from eventsite.connections.models import NetworkingProfile
+from eventsite.core.mail.deferred import NothingToSend, materialize
 from eventsite.core.mail.models import OutboxMessage
 from eventsite.core.tasks import run_due_tasks
 from eventsite.extensions import db
@@ -103,8 +104,25 @@ def outbox_keys() -> list[str]:
     return sorted(db.session.scalars(select(OutboxMessage.key)))
 
 
+def render_queued() -> int:
+    """Write the content of the deferred rows (the follow-ups) as the delivery worker would before
+    sending them, and commit; a row with nothing to send is left as it is. Returns rows rendered."""
+    rendered = 0
+    for row in db.session.scalars(select(OutboxMessage).where(OutboxMessage.renderer.is_not(None))
+                                  .order_by(OutboxMessage.id)).all():
+        try:
+            with db.session.begin_nested():
+                rendered += materialize(row)
+        except NothingToSend:
+            pass
+    db.session.commit()
+    return rendered
+
+
 def outbox_to(email: str) -> list[OutboxMessage]:
+    """The messages to `email`, their content rendered (see `render_queued`)."""
     db.session.expire_all()
+    render_queued()
     return list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.to_addr.contains(email))
                                    .order_by(OutboxMessage.id)))
 

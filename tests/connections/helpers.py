@@ -8,11 +8,13 @@ from eventsite.connections.models import Introduction, NetworkingProfile
 from eventsite.core.mail.models import OutboxMessage
 from eventsite.extensions import db
 from tests.conftest import csrf_from
-from tests.connections.conftest import in_app, links_in
+from tests.connections.conftest import in_app, links_in, render_queued
 
 
 def outbox(app, to: str | None = None) -> list[dict]:
+    """The messages (to `to`), their content rendered as the worker would (`render_queued`)."""
     def read():
+        render_queued()
         query = select(OutboxMessage).order_by(OutboxMessage.id)
         if to:
             query = query.where(OutboxMessage.to_addr.contains(to))

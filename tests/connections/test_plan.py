@@ -116,7 +116,7 @@ def test_a_crash_halfway_resumes_without_sending_anything_twice(circle, event, m
     from eventsite.connections import emails
 
     monkeypatch.setattr(plan, "BATCH", 1)
-    real = emails.queue_followup
+    real = emails.followup_email
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -125,11 +125,11 @@ def test_a_crash_halfway_resumes_without_sending_anything_twice(circle, event, m
             raise RuntimeError("the worker died here")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(emails, "queue_followup", flaky)
+    monkeypatch.setattr(emails, "followup_email", flaky)
     report = run_due_tasks(DAY_AFTER_DUE)
     assert report.errors == ["connections.send_follow_ups"]
     assert len(followups()) == 1  # the first batch was committed, the second rolled back
-    monkeypatch.setattr(emails, "queue_followup", real)
+    monkeypatch.setattr(emails, "followup_email", real)
     run_due_tasks(DAY_AFTER_DUE + timedelta(minutes=1))
     run_due_tasks(DAY_AFTER_DUE + timedelta(minutes=2))
     assert len(followups()) == 3 and len(set(followups())) == 3

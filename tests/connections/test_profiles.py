@@ -150,6 +150,38 @@ def test_editing_and_deleting_from_the_ticket_page(app, client, upcoming):
     assert client.get("/tickets/UNKNOWNTOKENUNKNOWNTOKEN12/networking").status_code == 404
 
 
+def test_a_changed_tag_list_shows_at_once_and_posted_values_are_kept(app, client, upcoming):
+    """The fresh section is rendered once per process and kept: a new tag list is a new page at once,
+    and a form posted back with errors shows what she typed, not the kept fresh one."""
+    slug = upcoming["slug"]
+    before = html_of(client.get(f"/events/{slug}"))
+    assert 'value="Negotiating a raise"' in before and 'value="Climate tech"' not in before
+
+    def retag():
+        from eventsite.events.models import Event
+
+        event_settings.update_settings(db.session.get(Event, upcoming["event_id"]), enabled=True, audience="checked_in",
+                                       tags="Climate tech\nMentoring others",
+                                       steps={"day_after": (True, 1), "keep_in_touch": (True, 30), "reconnect": (True, 90)})
+        db.session.commit()
+    in_app(app, retag)
+    html = html_of(client.get(f"/events/{slug}"))
+    assert 'value="Climate tech"' in html and 'value="Mentoring others"' in html
+    assert not any(f'value="{tag}"' in html for tag in TAGS)
+
+    page = client.get(f"/events/{slug}")
+    posted = client.post(f"/events/{slug}/register", data={
+        "csrf_token": csrf_from(page.data), "name": "Dana Okafor", "email": "not-an-email",
+        f"quantity-{upcoming['tt']}": "1", "networking-intro": "Founder of a small studio",
+        "networking-offers": "Climate tech"})
+    again = html_of(posted)
+    assert posted.status_code == 422 and "Founder of a small studio" in again
+    assert re.search(r'<input[^>]*checked[^>]*value="Climate tech"|<input[^>]*value="Climate tech"[^>]*checked', again)
+    assert '<details class="networking-section" id="networking" open>' in again
+    fresh = html_of(client.get(f"/events/{slug}"))
+    assert "Founder of a small studio" not in fresh and "checked" not in fresh.split('id="networking"')[1].split("</details>")[0]
+
+
 def test_no_section_when_the_organizer_turned_follow_ups_off(app, client, upcoming):
     def off():
         from eventsite.events.models import Event

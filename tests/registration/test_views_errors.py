@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from sqlalchemy import select
+
 from eventsite.core.db import utcnow
 from eventsite.events.models import EventStatus, QuestionKind
 from eventsite.extensions import db
@@ -66,6 +68,26 @@ def test_a_bad_email_comes_back_next_to_its_field_with_what_she_typed(app, clien
     assert summary_links(html)[0][0] == "#email" and summary_links(html)[0][1].startswith("Your email: Enter a valid")
     assert counts(app) == NOTHING
     assert 'aria-invalid="None"' not in html and 'aria-describedby="None"' not in html
+
+
+def test_an_address_no_mail_server_could_deliver_to_is_refused_clearly(app, client, event, mailbox):
+    """Accents before the @ need SMTPUTF8, which most servers lack: refused with the reason, nothing
+    written. An internationalized domain is fine: kept in its ASCII form, and the ticket arrives."""
+    response = register(client, "circle", _valid(event, email="müller@example.org"))
+    assert response.status_code == 422
+    message = field_error(html_of(response), "email")
+    assert message.startswith("Enter a valid email address") and "before the @-sign" in message
+    assert counts(app) == NOTHING
+
+    ok = register(client, "circle", _valid(event, email="Ada@Bücher.de"))
+    assert ok.status_code == 303
+    with app.app_context():
+        from eventsite.core.mail.worker import deliver_due
+        from eventsite.registration.models import Order
+
+        assert db.session.scalar(select(Order.buyer_email)) == "ada@xn--bcher-kva.de"
+        assert deliver_due() == 1
+    assert [m.rcpt_tos for m in mailbox.messages] == [["ada@xn--bcher-kva.de"]]
 
 
 def test_every_missing_field_is_reported_at_once_in_page_order(app, client, event):

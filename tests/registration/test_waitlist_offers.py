@@ -243,6 +243,30 @@ def test_giving_up_an_offer_passes_it_on_at_once(app, client, sold_out):
 
 # --- what the claim asks, and who fits ---------------------------------------------------------
 
+def test_the_claim_asks_her_to_accept_the_organizers_terms(app, client, sold_out):
+    """As on the public form: an event with terms needs her consent, recorded on the order."""
+    with in_db(app):
+        db.session.get(Event, sold_out.event_id).terms_url = "https://example.org/terms"
+        db.session.commit()
+    wanda = join(app, sold_out.event_id, "wanda@example.org")
+    cancel(app, sold_out.order_id)
+    link = f"/waitlist/{wanda}"
+    page = client.get(link).get_data(as_text=True)
+    assert '<label for="consent">I agree to the organizer' in page and 'href="https://example.org/terms"' in page
+
+    refused = _claim(client, link)
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and 'id="consent-error"' in html and 'aria-invalid="true"' in html
+    assert "Tick this box to agree to the organizer&#39;s terms and conditions." in html
+    with in_db(app):
+        assert entry_for("wanda@example.org").status == WaitlistStatus.OFFERED and orders_of("wanda@example.org") == []
+
+    assert _claim(client, link, {"consent": "y"}).status_code == 303
+    with in_db(app):
+        (order,) = orders_of("wanda@example.org")
+        assert order.terms_url == "https://example.org/terms" and order.terms_accepted_at is not None
+
+
 def test_the_claim_asks_the_events_questions_and_keeps_the_seat_on_errors(app, client, sold_out):
     with in_db(app):
         event = db.session.get(Event, sold_out.event_id)

@@ -32,6 +32,10 @@ class OutboxMessage(db.Model):
     # [{"filename", "content_type", "data" (base64), "inline_cid" (or null)}]
     attachments: Mapped[list] = mapped_column(JSON, default=list)
     headers: Mapped[dict] = mapped_column(JSON, default=dict)  # extra headers, e.g. List-Unsubscribe
+    # Set while the content is still to be made by the worker (core/mail/deferred.py): the name of a
+    # registered renderer and its arguments. Cleared (renderer) when the content has been written.
+    renderer: Mapped[str | None] = mapped_column(String(64))
+    render_args: Mapped[dict | None] = mapped_column(JSON)
     status: Mapped[OutboxStatus] = mapped_column(
         db.Enum(OutboxStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
         default=OutboxStatus.PENDING,

@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email import policy
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 
 from flask import current_app
 from sqlalchemy import select
 
-from eventsite.core.mail.models import OutboxMessage
+from eventsite.core.db import utcnow
+from eventsite.core.mail.models import OutboxMessage, OutboxStatus
 from eventsite.extensions import db
 
 _HEADER_UNSAFE = re.compile(r"[\r\n\x00-\x1f\x7f]+")
@@ -39,6 +43,31 @@ def format_address(name: str | None, email: str) -> str:
     line breaks in a person's name can never split or extend the header. Use it for `to=`."""
     address = Address(display_name=header_safe(name or ""), addr_spec=header_safe(email))
     return str(address)
+
+
+def mailbox(name: str | None, email: str) -> Address:
+    """The mailbox `format_address(name, email)` formats, checked as the outbox checks a `to` (one
+    address with a user and a domain): ValueError when it cannot be used. Bulk queueing
+    (`enqueue_deferred_many`) takes it as `to` without formatting and parsing it again, which is most of
+    the cost of queueing a small row."""
+    try:
+        address = Address(display_name=header_safe(name or ""), addr_spec=header_safe(email))
+    except (ValueError, IndexError, HeaderParseError) as e:
+        raise ValueError(f"enqueue_email: unusable recipient {email!r}: {e}") from e
+    if not address.username or not address.domain:
+        raise ValueError(f"enqueue_email: unusable recipient {email!r}")
+    return address
+
+
+def checked_recipient(to: str | Address) -> str:
+    """`to` in canonical form, checked (ValueError): a string is parsed (`_one_recipient`); a
+    `mailbox()` is only formatted, unless it holds something a parse would change."""
+    if isinstance(to, Address):
+        plain = header_safe(to.display_name) == to.display_name and header_safe(to.addr_spec) == to.addr_spec
+        if plain and "=?" not in to.display_name and to.username and to.domain:
+            return str(to)
+        to = str(to)
+    return _one_recipient(to)
 
 
 def _one_recipient(to: str) -> str:
@@ -86,7 +115,12 @@ def _message_id_domain() -> str:
     configured = current_app.config.get("EVENTSITE_MESSAGE_ID_DOMAIN")
     if configured:
         return configured
-    sender = current_app.config.get("EVENTSITE_MAIL_FROM") or ""
+    return _domain_of(current_app.config.get("EVENTSITE_MAIL_FROM") or "")
+
+
+@functools.lru_cache(maxsize=16)
+def _domain_of(sender: str) -> str:
+    """The domain of EVENTSITE_MAIL_FROM (parsed once per value: every queued email needs it)."""
     try:
         msg = EmailMessage(policy=policy.SMTP)
         msg["From"] = header_safe(sender)
@@ -137,3 +171,79 @@ def enqueue_email(
     db.session.add(message)
     db.session.flush()
     return message
+
+
+@dataclass(frozen=True)
+class QueuedEmail:
+    """One email for `enqueue_emails`: the same fields as `enqueue_email`'s arguments."""
+
+    key: str
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    headers: dict[str, str] | None = None
+
+
+ENQUEUE_BATCH = 500
+
+
+def enqueue_emails(emails: Iterable[QueuedEmail], *, batch: int = ENQUEUE_BATCH) -> list[str]:
+    """Queue many emails in the current session (not committed here), idempotent by key like
+    `enqueue_email`: a key that exists already (or comes twice) keeps its first message unchanged.
+
+    One `INSERT ... ON CONFLICT (key) DO NOTHING RETURNING key` per `batch` messages (PostgreSQL and
+    SQLite alike) instead of a lookup and a flush per message: for jobs that queue thousands (the
+    follow-up plan). Every message is checked exactly as `enqueue_email` checks it (ValueError for
+    a bad recipient or header). Returns the keys that were queued now, in the order given.
+    """
+    domain = _message_id_domain()
+    queued: list[str] = []
+    rows: list[dict] = []
+    for email in emails:
+        rows.append(_row(email, domain))
+        if len(rows) >= batch:
+            queued += _insert_new(rows)
+            rows = []
+    if rows:
+        queued += _insert_new(rows)
+    return queued
+
+
+def _row(email: QueuedEmail, domain: str) -> dict:
+    extra = {}
+    for name, value in (email.headers or {}).items():
+        if not valid_header_name(name) or name.lower() in RESERVED_HEADERS:
+            raise ValueError(f"enqueue_email: {name!r} cannot be used as an extra header")
+        extra[name] = header_safe(value)
+    now = utcnow()
+    return {
+        "key": email.key,
+        "message_id": f"<{secrets.token_hex(16)}@{domain}>",
+        "to_addr": _one_recipient(email.to),
+        "subject": header_safe(email.subject)[:300],
+        "text_body": email.text,
+        "html_body": email.html,
+        "attachments": [a.to_json() for a in email.attachments],
+        "headers": extra,
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def _insert_new(rows: list[dict]) -> list[str]:
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    order = {row["key"]: n for n, row in reversed(list(enumerate(rows)))}  # first of a repeated key wins
+    unique = [rows[n] for n in sorted(order.values())]
+    # Core on the table with the rows as parameters: one statement compiled once (cached), sent by
+    # SQLAlchemy's "insertmanyvalues" as multi-row INSERTs with RETURNING.
+    table = OutboxMessage.__table__
+    statement = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+    inserted = set(db.session.connection().execute(statement, unique).scalars())
+    return [row["key"] for row in unique if row["key"] in inserted]

@@ -3,8 +3,13 @@
 A row is *due* when it is pending, its next_attempt_at has come and no live lease covers it
 (claimed_until is null or past). A worker claims a batch by setting claimed_until = now + lease and
 commits, then sends each message over one connection and commits the outcome of each message on its
-own. On PostgreSQL the claim selects with FOR UPDATE SKIP LOCKED, so concurrent workers take
-disjoint batches; on SQLite (one writer at a time) the claim is a single UPDATE ... WHERE id IN
+own, so a crash re-sends at most the one message in flight (OUTBOX_SENT_FLUSH > 1 marks sent ones in
+groups, one UPDATE per group, and a crash may then re-send a whole group). On PostgreSQL the "sent"
+commit does not wait for the WAL flush (synchronous_commit off for that transaction only): a worker
+crash loses nothing, and a database crash at worst forgets a few marks, whose messages go out once
+more under the same Message-ID, which at-least-once delivery allows anyway. On
+PostgreSQL the claim selects with FOR UPDATE SKIP LOCKED, so concurrent workers take disjoint
+batches; on SQLite (one writer at a time) the claim is a single UPDATE ... WHERE id IN
 (due ids) RETURNING id, which is atomic. A worker that dies keeps its rows only until the lease
 lapses; then another worker takes them back. Delivery is therefore at-least-once, and every attempt
 carries the same Message-ID so receivers can recognise a repeat.
@@ -19,10 +24,11 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 
 from eventsite.core.db import is_postgres, utcnow
 from eventsite.core.mail.backends import ConnectError, DeliveryError, backend_for_app
+from eventsite.core.mail.deferred import NothingToSend, materialize, prepare
 from eventsite.core.mail.message import Envelope, build_message
 from eventsite.core.mail.models import OutboxMessage, OutboxStatus
 from eventsite.core.tasks import run_due_tasks
@@ -31,6 +37,7 @@ from eventsite.extensions import db
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 100
+SENT_FLUSH = 1  # sent messages marked per UPDATE (config OUTBOX_SENT_FLUSH); see _mark_sent_many
 BACKOFF_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
 
@@ -60,6 +67,7 @@ class _Job:
     message: object | None = None
     envelope: Envelope | None = None
     error: str | None = None
+    permanent: bool = False  # the error will not go away by trying again
 
 
 def backoff(attempts: int) -> timedelta:
@@ -106,25 +114,47 @@ def claim_due(batch: int, now: datetime) -> list[int]:
 def _load_jobs(ids: list[int]) -> list[_Job]:
     sender = current_app.config.get("EVENTSITE_MAIL_FROM") or "eventsite <no-reply@eventsite.local>"
     jobs = []
-    for row in db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)):
+    rendered = 0
+    rows = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)))
+    prepared = prepare(rows)  # what the deferred rows' renderers need, in a few queries (kept until rendered)
+    for row in rows:
         job = _Job(id=row.id, key=row.key, attempts=row.attempts)
         try:
+            if row.renderer:  # content made now, kept in the row before the first attempt
+                # A savepoint on the connection, without flushing: a renderer's failing query cannot
+                # spoil the batch, and the rendered rows are written together at the commit below.
+                with db.session.no_autoflush, db.session.connection().begin_nested():
+                    rendered += materialize(row)
             job.message, job.envelope = build_message(row, sender=sender)
+        except NothingToSend as e:
+            job.error, job.permanent = f"nothing to send: {e}", True
         except Exception as e:  # noqa: BLE001 - a broken row is recorded on the row, not fatal
             job.error = f"cannot build the message: {type(e).__name__}: {e}"
         jobs.append(job)
-    db.session.rollback()  # end the read transaction; rows are not used past this point
+    del prepared
+    if rendered:
+        db.session.commit()  # every later attempt sends exactly these bytes
+    else:
+        db.session.rollback()  # end the read transaction; rows are not used past this point
     return jobs
 
 
-def _mark_sent(job: _Job, now: datetime) -> None:
+def _mark_sent_many(jobs: list[_Job], now: datetime) -> None:
+    """Mark these sent in one UPDATE and commit, and empty the list. A crash before this leaves them
+    pending under the lease, so they are sent again when it lapses (at least once, same Message-ID):
+    at most OUTBOX_SENT_FLUSH messages (default 1: the message in flight only)."""
+    if not jobs:
+        return
+    if is_postgres(db.session):
+        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))  # see the module doc
     db.session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == job.id)
+        .where(OutboxMessage.id.in_([j.id for j in jobs]))
         .values(status=OutboxStatus.SENT, sent_at=now, claimed_until=None, last_error=None),
         execution_options={"synchronize_session": False},
     )
     db.session.commit()
+    jobs.clear()
 
 
 def _mark_failed(job: _Job, error: str, now: datetime, *, permanent: bool, report: DeliveryReport) -> None:
@@ -192,14 +222,16 @@ def deliver_batch(
     budget = 0.75 * app.config.get("OUTBOX_LEASE_SECONDS", 120)
     jobs = _load_jobs(ids)
     connection = backend.open()
+    sent: list[_Job] = []  # sent, not yet marked: one UPDATE and commit per SENT_FLUSH of them
     try:
         for index, job in enumerate(jobs):
             if (stop and stop()) or time.monotonic() - started > budget:
+                _mark_sent_many(sent, clock())  # before the release, which would hand them out again
                 _release(jobs[index:])
                 report.released += len(jobs) - index
                 break
             if job.error:
-                _mark_failed(job, job.error, clock(), permanent=False, report=report)
+                _mark_failed(job, job.error, clock(), permanent=job.permanent, report=report)
                 continue
             try:
                 connection.send(job.message, job.envelope.from_addr, job.envelope.to_addrs)
@@ -215,11 +247,16 @@ def deliver_batch(
             except Exception as e:  # noqa: BLE001 - any other failure is one failed attempt
                 _mark_failed(job, f"{type(e).__name__}: {e}", clock(), permanent=False, report=report)
                 continue
-            _mark_sent(job, clock())
+            sent.append(job)
+            if len(sent) >= current_app.config.get("OUTBOX_SENT_FLUSH", SENT_FLUSH):
+                _mark_sent_many(sent, clock())
             report.sent += 1
             log.debug("outbox: sent message %s (key %s)", job.id, job.key)
     finally:
-        connection.close()
+        try:
+            _mark_sent_many(sent, clock())
+        finally:
+            connection.close()
     if report.sent or report.failed:
         log.info("outbox: sent %d, failed %d (gave up %d) via %s", report.sent, report.failed, report.gave_up, backend.url)
     return report
