@@ -3,7 +3,9 @@
 `BenchEnvironment` (a context manager) sets up, in this order:
 1. an instance folder in a temporary directory;
 2. a local SMTP sink (aiosmtpd on loopback) that counts what arrives: the web processes never send
-   mail (the outbox does), but the app is configured exactly as in production;
+   mail (the outbox does), but the app is configured exactly as in production; and the fake Stripe
+   API the tests use (tests/payments/fake_stripe.py, on loopback), which gunicorn reaches through
+   `STRIPE_SECRET_KEY` / `STRIPE_WEBHOOK_SECRET` / `STRIPE_API_BASE` (paid checkout, issue 7);
 3. a fresh PostgreSQL database `eventsite_bench_<random>` on 127.0.0.1:5432 and its schema
    (`flask db upgrade` when `migrations/versions/` has a revision, else `db.create_all()`);
 4. an app in this process, bound to that database, to seed data through the services and to check
@@ -24,6 +26,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
 import signal
@@ -42,6 +45,7 @@ HOST = "127.0.0.1"
 DEFAULT_WORKERS = 2  # chosen with `python -m bench --tune` on this 2-core machine (see bench/README.md)
 DEFAULT_THREADS = 2
 LOADGEN_GRACE_SECONDS = 60  # beyond a spec's own time limit, before the load generator is killed
+STRIPE_TEST_KEY = "sk_test_eventsite_bench"  # the fake Stripe accepts any `sk_...` key
 
 
 class BenchError(RuntimeError):
@@ -139,12 +143,15 @@ def has_migrations() -> bool:
 # --- the SMTP sink -----------------------------------------------------------------------------
 
 class SmtpSink:
-    """aiosmtpd on loopback; keeps a count and the recipients, not the messages."""
+    """aiosmtpd on loopback; keeps a count, the recipients, and each message's Message-ID and
+    arrival time (`time.monotonic()`, for the outbox delivery scenario), not the messages."""
 
     def __init__(self):
         self.port = 0
         self.count = 0
         self.recipients: list[str] = []
+        self.message_ids: list[str] = []
+        self.arrivals: list[float] = []
         self._lock = threading.Lock()
         self._controller = None
 
@@ -159,9 +166,12 @@ class SmtpSink:
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):
+                message_id = _message_id_of(envelope.original_content or envelope.content or b"")
                 with sink._lock:
                     sink.count += 1
                     sink.recipients.extend(envelope.rcpt_tos)
+                    sink.message_ids.append(message_id)
+                    sink.arrivals.append(time.monotonic())
                 return "250 Message accepted for delivery"
 
         self.port = free_port()
@@ -172,6 +182,16 @@ class SmtpSink:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.+?)\r?$", re.IGNORECASE | re.MULTILINE)
+
+
+def _message_id_of(data: bytes) -> str:
+    """The Message-ID header of a raw message ("" when it has none); only the header block is read."""
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    match = _MESSAGE_ID.search(head)
+    return match.group(1).strip().decode("ascii", "replace") if match else ""
 
 
 # --- gunicorn ----------------------------------------------------------------------------------
@@ -251,6 +271,8 @@ class BenchEnvironment:
         self.shared: dict = {}  # what scenarios share: the organizer, warm-up flags ...
         self.db = BenchDatabase(admin_url)
         self.sink = SmtpSink()
+        self.stripe = None  # the fake Stripe API (tests/payments/fake_stripe.py), started in _setup
+        self.stripe_webhook_secret = "whsec_bench_" + secrets.token_hex(16)
         self.tmp: Path | None = None
         self.app = None
         self.server: Gunicorn | None = None
@@ -283,6 +305,11 @@ class BenchEnvironment:
 
         self.sink.start()
         self._stack.callback(self.sink.stop)
+
+        from tests.payments.fake_stripe import FakeStripe
+
+        self.stripe = FakeStripe(host=HOST).start()
+        self._stack.callback(self.stripe.stop)
 
         self.db.create()
         self._stack.callback(self._drop_database)
@@ -327,6 +354,9 @@ class BenchEnvironment:
             "EVENTSITE_INSTANCE_PATH": str(self.tmp / "instance"),
             "PYTHONDONTWRITEBYTECODE": "1",
         })
+        if self.stripe is not None:  # paid tickets go to the fake Stripe (the checkout_start scenario)
+            env.update({"STRIPE_SECRET_KEY": STRIPE_TEST_KEY, "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
+                        "STRIPE_API_BASE": self.stripe.url})
         return env
 
     def _build_schema(self) -> None:

@@ -83,7 +83,7 @@ def run_scenarios(env: BenchEnvironment, chosen: list[Scenario], runs: int, *,
         spec = sc.warmup(env)
         if spec is not None:
             log(f"warm-up for {sc.name}")
-            env.run_load(spec)
+            sc.run(env, spec)
     with env.profiling(profile) if profile else contextlib.nullcontext():
         _rounds(env, chosen, runs, results)
     return results
@@ -93,7 +93,7 @@ def _rounds(env: BenchEnvironment, chosen: list[Scenario], runs: int, results: d
     for run in range(1, runs + 1):
         for sc in chosen:
             spec = sc.prepare(env, run)
-            outcome = env.run_load(spec)
+            outcome = sc.run(env, spec)
             result = sc.evaluate(env, spec, outcome)
             results[sc.name].append(result)
             log(f"[run {run}/{runs}] {sc.name}: {one_line(sc, result)}")

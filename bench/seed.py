@@ -63,3 +63,9 @@ def free_ticket_type(event: Event, capacity: int, *, name: str = "General admiss
 def api_token(env, user: User | None = None, name: str = "bench") -> str:
     _, plaintext = create_api_token(user or organizer(env), name)
     return plaintext
+
+
+def paid_ticket_type(event: Event, capacity: int, price_cents: int, *, name: str = "Conference pass",
+                     max_per_order: int = 10) -> TicketType:
+    return add_ticket_type(event, {"name": name, "price_cents": price_cents, "currency": event.currency,
+                                   "capacity": capacity, "max_per_order": max_per_order}, actor=None)

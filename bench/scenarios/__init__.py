@@ -22,7 +22,8 @@ import argparse
 import importlib
 from dataclasses import dataclass, field
 
-MODULES = ["floors", "registration_rush", "checkin"]
+MODULES = ["floors", "registration_rush", "checkin", "followup_planning", "outbox_delivery",
+           "event_page", "home_page", "checkout_start", "attendee_list"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,12 @@ class Scenario:
     def prepare(self, env, run: int) -> dict:
         """Seed what run `run` (1-based) needs; return the load spec (see bench/loadgen.py)."""
         raise NotImplementedError
+
+    def run(self, env, spec: dict) -> dict:
+        """Run one load and return its outcome: by default the load generator over HTTP
+        (`env.run_load`). A scenario without HTTP clients (follow-up planning, outbox delivery)
+        overrides this to do and time its own work; `evaluate` gets what it returns."""
+        return env.run_load(spec)
 
     def evaluate(self, env, spec: dict, outcome: dict) -> RunResult:
         raise NotImplementedError

@@ -72,6 +72,8 @@ class Floor(Scenario):
         figures = {"requests_per_s": len(samples) / elapsed,
                    **stats.latency_ms([s[3] for s in samples], "req"),
                    **cpu_figures(outcome, len(samples), "request")[1]}
+        # The latest measure of this floor, for scenarios whose target is a share of it (event page ...).
+        env.shared[f"{self.name} requests_per_s"] = figures["requests_per_s"]
         checks = [
             Check("every answer 200", good == len(samples) and len(samples) > 0, f"{good} of {len(samples)}"),
             Check("every body as expected", wrong == 0, f"{wrong} wrong bodies"),

@@ -44,3 +44,25 @@ class LiveEnvironment:
 @pytest.fixture
 def live_env(app, live_server):
     return LiveEnvironment(app, live_server)
+
+
+class AppEnvironment:
+    """For the scenarios that run the app's own processes (follow-up planning, outbox delivery)
+    rather than HTTP clients: the suite's app and database (`bench.app_process.app_env` hands its
+    settings to those processes) and, when given, the harness's own SMTP sink."""
+
+    def __init__(self, app, sink=None):
+        self.app = app
+        self.sink = sink
+        self.shared: dict = {}
+
+    @contextlib.contextmanager
+    def app_context(self):
+        with self.app.app_context():
+            try:
+                yield db
+            finally:
+                db.session.remove()
+
+    def log(self, message: str) -> None:
+        pass
