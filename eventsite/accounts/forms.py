@@ -50,9 +50,9 @@ class ProfileForm(ServiceForm):
     )
 
 
-class PasswordForm(ServiceForm):
-    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password.")],
-                                     render_kw={"autocomplete": "current-password"})
+class ResetPasswordForm(ServiceForm):
+    """A new password, typed twice (the reset link's form; PasswordForm adds the current one)."""
+
     new_password = PasswordField(
         "New password",
         validators=[DataRequired("Choose a new password."),
@@ -64,6 +64,11 @@ class PasswordForm(ServiceForm):
         validators=[DataRequired("Type the new password again."), EqualTo("new_password", "The two passwords differ.")],
         render_kw={"autocomplete": "new-password"},
     )
+
+
+class PasswordForm(ResetPasswordForm):
+    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password.")],
+                                     render_kw={"autocomplete": "current-password"})
 
 
 class ApiTokenForm(ServiceForm):
@@ -90,6 +95,11 @@ class RoleForm(ServiceForm):
 
 class DoorEventsForm(ServiceForm):
     event_ids = MultiCheckboxField("Events she may check people in for", coerce=int)
+
+
+class ForgotPasswordForm(ServiceForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)],
+                       render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
 
 
 class SignupForm(ServiceForm):

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from eventsite.accounts.models import ApiToken, Membership, Organization, Role, User
 from eventsite.core.db import utcnow
 from eventsite.core.errors import DomainError, NotFoundError, ValidationError
+from eventsite.core.security import tokens_equal
 from eventsite.core.text import slugify
 from eventsite.extensions import db
 
@@ -56,7 +57,10 @@ def normalize_email(email: str) -> str:
 
 
 def find_user_by_email(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    email = normalize_email(email)
+    if "\x00" in email:  # no account has one, and PostgreSQL cannot compare it (was a 500 at login)
+        return None
+    return db.session.scalar(select(User).where(User.email == email))
 
 
 def validate_password(password: str) -> None:
@@ -200,7 +204,7 @@ def user_for_session(session_id: str | None) -> User | None:
     if not (user_id.isdigit() and marker.isdigit()) or len(session_id) > 64:
         return None
     user = db.session.get(User, int(user_id))
-    if user is None or not user.active or user.session_marker != int(marker):
+    if user is None or not user.active or not tokens_equal(str(user.session_marker), str(int(marker))):
         return None
     return user
 
@@ -256,9 +260,11 @@ def check_email(email: str) -> str:
     if not email:
         raise ValidationError({"email": "Enter an email address."})
     try:
-        validate_email(email, check_deliverability=False)
+        result = validate_email(email, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError:
-        raise ValidationError({"email": "Enter a valid email address, like name@example.org."}) from None
+        raise ValidationError({"email": "Enter a valid email address, like name@example.org "
+                                        "(letters before the @ without accents)."}) from None
+    email = (result.ascii_email or email).lower()
     if len(email) > 254:
         raise ValidationError({"email": "That email address is too long."})
     return email

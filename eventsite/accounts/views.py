@@ -17,16 +17,18 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from wtforms.fields.choices import SelectChoice
 
-from eventsite.accounts import services, team
+from eventsite.accounts import password_reset, services, team
 from eventsite.accounts.forms import (
     ROLE_CHOICES,
     ApiTokenForm,
     ConfirmForm,
     DoorEventsForm,
+    ForgotPasswordForm,
     InviteForm,
     LoginForm,
     PasswordForm,
     ProfileForm,
+    ResetPasswordForm,
     RoleForm,
     SignupForm,
 )
@@ -124,6 +126,64 @@ def logout():
     session.clear()
     flash("You are logged out.", "success")
     return redirect(safe_next(request.form.get("next"), url_for("accounts.login")), 303)
+
+
+# --- forgotten password ------------------------------------------------------------------------
+
+def _reset_limit() -> str:
+    return current_app.config["PASSWORD_RESET_RATE_LIMIT"]
+
+
+def _reset_email_limit() -> str:
+    return current_app.config["PASSWORD_RESET_EMAIL_RATE_LIMIT"]
+
+
+def _reset_email_key() -> str:
+    return "reset-email:" + services.normalize_email(request.form.get("email", ""))[:254]
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_reset_limit, key_func=get_remote_address, methods=["POST"])
+@limiter.limit(_reset_email_limit, key_func=_reset_email_key, methods=["POST"])
+def forgot_password():
+    """Always the same answer, so the page never tells which emails have an account."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        try:
+            password_reset.request_password_reset(form.email.data)
+        except ValidationError as e:
+            db.session.rollback()
+            form.apply_errors(e.errors)
+        else:
+            db.session.commit()
+            return render_template("accounts/password_forgot.html", form=None, sent=True)
+    return render_template("accounts/password_forgot.html", form=form, sent=False), (422 if form.errors else 200)
+
+
+@bp.errorhandler(password_reset.ResetLinkError)
+def _unusable_reset_link(e: password_reset.ResetLinkError):
+    return render_template("accounts/password_reset_invalid.html", error=e), e.status
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(_login_limit, key_func=get_remote_address, methods=["POST"])
+def reset_password(token: str):
+    user = password_reset.user_for_reset_token(token)
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            password_reset.reset_password(token, form.new_password.data)
+        except ValidationError as e:
+            db.session.rollback()
+            form.apply_errors(e.errors)
+        else:
+            db.session.commit()
+            logout_user()
+            session.clear()
+            flash("Your password is changed, and every device where you were logged in is logged out. "
+                  "Log in with your new password.", "success")
+            return redirect(url_for("accounts.login"), 303)
+    return render_template("accounts/password_reset.html", form=form, token=token, user=user), (422 if form.errors else 200)
 
 
 # --- settings: profile, password, API tokens ---------------------------------------------------
@@ -336,7 +396,7 @@ def resend_invitation(invitation_id: int):
 def _private(response):
     """Organizer pages hold private data (and a new token, or an invitation link): never cached."""
     response.headers.setdefault("Cache-Control", "no-store")
-    if request.endpoint == "accounts.invitation":
+    if request.endpoint in ("accounts.invitation", "accounts.reset_password"):
         response.headers["Referrer-Policy"] = "no-referrer"  # the link is a secret
     return response
 

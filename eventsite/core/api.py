@@ -15,15 +15,36 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask_limiter.util import get_remote_address
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from eventsite.core.errors import ConflictError, DomainError, ValidationError
-from eventsite.extensions import csrf, db
+from eventsite.core.security import hash_token
+from eventsite.extensions import csrf, db, limiter
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
+
+
+def _bearer_token() -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _token_key() -> str:
+    """Requests are counted per token (by its hash: a shared store never holds the token itself);
+    without one, per client address."""
+    token = _bearer_token()
+    return "api-token:" + hash_token(token)[:32] if token else "api-addr:" + get_remote_address()
+
+
+# Every API request counts against its token; requests refused for a missing or wrong token count
+# against the client address too, so tokens cannot be guessed quickly.
+limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=_token_key)(bp)
+limiter.limit(lambda: current_app.config["API_AUTH_FAILURE_RATE_LIMIT"], key_func=get_remote_address,
+              deduct_when=lambda response: response.status_code == 401, scope="api-auth-failures")(bp)
 
 _authenticator: Callable[[str], object | None] | None = None
 PUBLIC_ENDPOINTS = {"api.openapi"}

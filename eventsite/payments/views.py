@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 
 from eventsite.core.db import is_retryable_conflict, run_in_transaction, utcnow
 from eventsite.core.errors import DomainError
+from eventsite.core.security import tokens_equal
 from eventsite.core.text import format_money
 from eventsite.events.display import event_path
 from eventsite.extensions import csrf, db
@@ -247,5 +248,6 @@ def dev_checkout(session_id: str):
         return redirect(success_url, 303)
     return render_template("payments/dev_checkout.html", payment=payment, order=order, event=order.event,
                            open_=open_, webhook_secret_source="STRIPE_WEBHOOK_SECRET"
-                           if providers.webhook_secret() != providers.dev_webhook_secret() else "instance/"
+                           if not tokens_equal(providers.webhook_secret() or "", providers.dev_webhook_secret())
+                           else "instance/"
                            + providers.DEV_SECRET_FILE)

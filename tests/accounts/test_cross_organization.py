@@ -27,11 +27,14 @@ from tests.conftest import csrf_from, login
 from tests.factories import make_event, make_member, make_question, make_ticket_type
 
 # Endpoints that name no event or organization: B's own dashboard, settings and team, the login
-# pages and invitation links (their token is the secret; tested in test_invitations.py).
+# and password reset pages, and invitation links (their token is the secret; tested in
+# test_invitations.py; reset links in test_password_reset.py).
 NOT_ORG_SPECIFIC = {
     "manage_events.dashboard",
     "accounts.login",
     "accounts.logout",
+    "accounts.forgot_password",
+    "accounts.reset_password",
     "accounts.settings",
     "accounts.update_profile",
     "accounts.change_password",

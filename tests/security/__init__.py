@@ -1,0 +1,1 @@
+"""Security tests of issue 8: the access matrix, abuse limits, secrets and tokens."""
