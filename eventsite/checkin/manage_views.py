@@ -71,7 +71,7 @@ def _body() -> dict:
 
 
 def _int_or_none(value):
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 11:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) < 11:
         return int(value.strip())
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flask_wtf import FlaskForm
+from wtforms import validators
 
 
 class ServiceForm(FlaskForm):
@@ -21,3 +22,15 @@ class ServiceForm(FlaskForm):
                 field.errors = [*field.errors, message]
             else:
                 self.form_errors.append(message)
+
+
+class NumberRange(validators.NumberRange):
+    """WTForms' NumberRange, also for numbers too large to compare as floats (it raised OverflowError
+    on a typed "1" followed by 400 zeros, a 500): out of range like any other."""
+
+    def __call__(self, form, field):
+        try:
+            super().__call__(form, field)
+        except OverflowError:
+            message = self.message or field.gettext("Number must be between %(min)s and %(max)s.")
+            raise validators.ValidationError(message % dict(min=self.min, max=self.max)) from None

@@ -21,9 +21,10 @@ from wtforms import (
     URLField,
 )
 from wtforms.fields import DateTimeLocalField, SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.validators import InputRequired, Length, Optional
 
 from eventsite.core.errors import ValidationError
+from eventsite.core.forms import NumberRange  # not WTForms' own: survives 10**400
 from eventsite.core.forms import ServiceForm as BaseServiceForm
 from eventsite.core.text import ZERO_DECIMAL
 from eventsite.events.models import Event, Question, QuestionKind, TicketType

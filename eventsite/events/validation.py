@@ -86,7 +86,7 @@ class Checker:
                 self.fail(name, "This field is required.")
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,18}", value.strip()):  # not isdigit(): "²"
                 value = int(value.strip())
             else:
                 self.fail(name, "Must be a whole number.")
@@ -143,8 +143,11 @@ def unknown_fields(data: dict, allowed: set[str]) -> dict[str, str]:
 
 def check_url(c: Checker, name: str, value: str) -> str:
     if value:
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        try:
+            parsed = urlparse(value)
+        except ValueError:  # e.g. https://[not-an-ip]/: urllib checks bracketed hosts and raises (was a 500)
+            parsed = None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
             c.fail(name, "Use a full web address starting with https://.")
     return value
 

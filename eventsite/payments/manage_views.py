@@ -36,7 +36,7 @@ def _tabs():
 
 def _page() -> int:
     raw = request.args.get("page", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 7) or not 1 <= int(raw) <= 1_000_000:  # "²", 10**5000
         abort(400, "The page number must be a whole number from 1.")
     return int(raw)
 
