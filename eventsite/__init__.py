@@ -37,10 +37,11 @@ def create_app(config: object | dict | None = None) -> Flask:
     _import_models()
     _register_blueprints(app)
 
-    from eventsite.core import security, web
+    from eventsite.core import logs, security, web
 
     security.init_app(app)
     web.init_app(app)
+    logs.init_app(app)  # request ids, one log line per request, JSON logs in production
 
     from eventsite import cli
 
@@ -51,6 +52,7 @@ def create_app(config: object | dict | None = None) -> Flask:
 def _tune_engine_options(app: Flask) -> None:
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options.setdefault("hide_parameters", True)  # SQL logs and errors never show values (tokens, hashes)
     if uri.startswith("sqlite"):
         options.setdefault("connect_args", {}).setdefault("timeout", 30)
     else:
@@ -67,6 +69,7 @@ def _import_models() -> None:
     import eventsite.core.mail.models  # noqa: F401
     import eventsite.events.models  # noqa: F401
     import eventsite.payments.models  # noqa: F401
+    import eventsite.privacy.models  # noqa: F401  (the audit log)
     import eventsite.registration.models  # noqa: F401
 
 
@@ -87,6 +90,7 @@ def _register_blueprints(app: Flask) -> None:
     from eventsite.payments.manage_views import bp as manage_payments_bp
     from eventsite.payments.views import bp as payments_bp
     from eventsite.payments.views import dev_bp as payments_dev_bp
+    from eventsite.privacy.views import bp as privacy_bp
     from eventsite.registration.manage_views import bp as manage_registration_bp
     from eventsite.registration.views import bp as registration_bp
     from eventsite.registration.waitlist_views import bp as waitlist_bp
@@ -104,6 +108,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(manage_payments_bp)
     app.register_blueprint(connections_bp)
     app.register_blueprint(manage_connections_bp)
+    app.register_blueprint(privacy_bp)  # her data download, the organizer's erasure, the retention purge
     if app.config["EVENTSITE_ENV"] != "production":
         app.register_blueprint(mailbox_bp)
         app.register_blueprint(payments_dev_bp)  # the test payment page; also 404 once a Stripe key is set

@@ -78,7 +78,46 @@ def from_environment(instance_path: str) -> dict:
         "PREFERRED_URL_SCHEME": "https" if production else "http",
         # How many reverse proxies in front set X-Forwarded-For/-Proto (0 = trust none).
         "EVENTSITE_TRUSTED_PROXIES": int(_env("EVENTSITE_TRUSTED_PROXIES", "0") or 0),
+        # Networking profiles are deleted this many days after their event ended (0: kept until deleted).
+        "PROFILE_RETENTION_DAYS": _retention_days(),
+        **_operations_from_environment(),
     }
+
+
+# Optional numeric settings: (environment variable, config key, lowest allowed value).
+_OPERATIONS_NUMBERS = (
+    ("EVENTSITE_OUTBOX_LEASE_SECONDS", "OUTBOX_LEASE_SECONDS", 1.0),
+    ("EVENTSITE_WORKER_POLL_SECONDS", "WORKER_POLL_SECONDS", 0.05),
+)
+
+
+def _operations_from_environment() -> dict:
+    """The worker's lease and poll interval and the log format, only when set (else Config's defaults)."""
+    settings: dict = {}
+    for name, key, lowest in _OPERATIONS_NUMBERS:
+        raw = _env(name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            value = lowest - 1
+        if value < lowest:
+            raise ConfigError(f"{name}={raw!r} must be a number of seconds, at least {lowest:g}")
+        settings[key] = value
+    log_format = _env("EVENTSITE_LOG_FORMAT")
+    if log_format is not None:
+        if log_format.lower() not in ("json", "text"):
+            raise ConfigError(f"EVENTSITE_LOG_FORMAT={log_format!r} must be json or text")
+        settings["EVENTSITE_LOG_FORMAT"] = log_format.lower()
+    return settings
+
+
+def _retention_days() -> int:
+    raw = _env("EVENTSITE_PROFILE_RETENTION_DAYS", "365") or "365"
+    if not (raw.strip().isascii() and raw.strip().isdigit()):
+        raise ConfigError(f"EVENTSITE_PROFILE_RETENTION_DAYS={raw!r} must be a whole number of days (0 turns it off)")
+    return int(raw)
 
 
 class Config:
@@ -101,6 +140,14 @@ class Config:
     RESEND_RATE_LIMIT = "5 per hour"  # "send my ticket again", per client address
     RESEND_EMAIL_RATE_LIMIT = "3 per hour"  # ... and per email and event
     WAITLIST_RATE_LIMIT = "10 per hour"
+    PASSWORD_RESET_RATE_LIMIT = "5 per hour"  # "forgot password?" requests, per client address
+    PASSWORD_RESET_EMAIL_RATE_LIMIT = "3 per hour"  # ... and per email address asked for
+    PASSWORD_RESET_MAX_AGE = timedelta(hours=1)
+    INTRODUCTION_RATE_LIMIT = "30 per hour"  # introduction requests and answers by link, per client address
+    API_RATE_LIMIT = "300 per minute"  # per API token
+    API_AUTH_FAILURE_RATE_LIMIT = "20 per minute"  # requests with a missing or wrong token, per client address
+    RATELIMIT_KEY_PREFIX = "eventsite"  # counters in a shared Redis are namespaced
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True  # Redis down: count in memory, never fail the request
     WAITLIST_OFFER_HOURS = 48
     # argon2id, above OWASP's minimum (m=19 MiB, t=2, p=1)
     PASSWORD_HASH_PARAMS = {"time_cost": 3, "memory_cost": 65536, "parallelism": 4}
