@@ -68,6 +68,8 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_at_most_one_per_cra
     crashes_took, arrived_during_crashes = time.monotonic() - began, len(received(mailbox))
     # A last worker, never killed, finishes the job once the dead workers' leases lapse.
     worker = start_worker(mailbox.url, lease=LEASE, batch=50)
+    # Ready (its SIGTERM handler installed) before anything may stop it: everything may be sent already.
+    assert wait_until(lambda: "sending mail via" in worker.log(), timeout=60, interval=0.05), worker.log()
 
     everyone = {f"p{i}@example.org" for i in range(EMAILS)}
     assert wait_until(lambda: {m.rcpt_tos[0] for m in received(mailbox)} >= everyone, timeout=45, interval=0.05), (
