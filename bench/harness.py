@@ -43,7 +43,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 ADMIN_URL = os.environ.get("EVENTSITE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 HOST = "127.0.0.1"
 DEFAULT_WORKERS = 2  # chosen with `python -m bench --tune` on this 2-core machine (see bench/README.md)
-DEFAULT_THREADS = 2
+DEFAULT_THREADS = 1  # one thread per worker: measured best for the registration rush (bench/README.md)
 LOADGEN_GRACE_SECONDS = 60  # beyond a spec's own time limit, before the load generator is killed
 STRIPE_TEST_KEY = "sk_test_eventsite_bench"  # the fake Stripe accepts any `sk_...` key
 
