@@ -36,7 +36,6 @@ from sqlalchemy.orm import selectinload
 
 from eventsite.core.db import utcnow
 from eventsite.core.errors import ValidationError
-from eventsite.core.mail.models import OutboxMessage
 from eventsite.core.security import random_token
 from eventsite.events import services as event_services
 from eventsite.events.models import Event, TicketType

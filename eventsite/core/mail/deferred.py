@@ -29,16 +29,14 @@ from typing import Any, Callable
 
 from sqlalchemy import select
 
-from eventsite.core.mail.models import OutboxMessage
 from eventsite.core.db import utcnow
-from eventsite.core.mail.models import OutboxStatus
+from eventsite.core.mail.models import OutboxMessage, OutboxStatus
 from eventsite.core.mail.outbox import (
     ENQUEUE_BATCH,
     RESERVED_HEADERS,
     Attachment,
     _insert_new,
     _message_id_domain,
-    _one_recipient,
     checked_recipient,
     header_safe,
     valid_header_name,
