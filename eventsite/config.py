@@ -59,6 +59,7 @@ def from_environment(instance_path: str) -> dict:
 
     database_url = _env("DATABASE_URL") or "sqlite:///" + str(Path(instance_path) / "eventsite.db")
     rate_limits = (_env("EVENTSITE_RATE_LIMITS", "on") or "on").lower() not in ("off", "0", "false", "no")
+    page_cache = (_env("EVENTSITE_PAGE_CACHE", "on") or "on").lower() not in ("off", "0", "false", "no")
     redis_url = _env("EVENTSITE_REDIS_URL")
 
     return {
@@ -72,6 +73,8 @@ def from_environment(instance_path: str) -> dict:
         "STRIPE_WEBHOOK_SECRET": _env("STRIPE_WEBHOOK_SECRET"),
         "STRIPE_API_BASE": _env("STRIPE_API_BASE"),
         "RATELIMIT_ENABLED": rate_limits,
+        # New visitors of the event and home pages get a stored copy while it is exactly right.
+        "EVENTSITE_PAGE_CACHE": page_cache,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
@@ -124,6 +127,7 @@ class Config:
     """Defaults shared by every environment; from_environment() overrides them."""
 
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    EVENTSITE_PAGE_CACHE = True  # events/page_cache.py
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True

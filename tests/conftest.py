@@ -199,6 +199,7 @@ def _clean_database(request):
             else:
                 for t in tables:
                     conn.execute(text(f'DELETE FROM "{t}"'))
+    application.extensions.pop("eventsite.page_cache", None)  # copies of pages of deleted events
     from eventsite.extensions import limiter
 
     try:

@@ -24,6 +24,7 @@ from eventsite.checkin.services import _load_ticket
 from eventsite.core.db import utcnow
 from eventsite.core.mail.worker import claim_due
 from eventsite.events.models import Event
+from eventsite.events.page_cache import event_fingerprint
 from eventsite.events.services import public_event
 from eventsite.extensions import db
 from eventsite.registration import reports
@@ -197,6 +198,12 @@ def _event_by_slug() -> None:
     _assert_uses_index(statement, params, "events", _unique_index("events", "slug"))
 
 
+def _event_page_fingerprint() -> None:
+    """What a new visitor of the event page costs the database (events/page_cache.py)."""
+    statement, params = _statement(lambda: event_fingerprint(f"event-{EVENTS // 2}"), lambda s: "FROM events" in s)
+    _assert_uses_index(statement, params, "events", _unique_index("events", "slug"))
+
+
 def _attendee_list_page_newest_first() -> None:
     event = _big_event()
     statement, params = _statement(
@@ -230,7 +237,8 @@ def _outbox_claim_of_due_rows() -> None:
     _assert_uses_index(statement, params, "outbox_messages", "ix_outbox_messages_due")
 
 
-HOT_QUERIES = [_ticket_by_qr_secret, _order_by_ticket_page_token, _event_by_slug, _attendee_list_page_newest_first,
+HOT_QUERIES = [_ticket_by_qr_secret, _order_by_ticket_page_token, _event_by_slug, _event_page_fingerprint,
+               _attendee_list_page_newest_first,
                _checkin_search_by_name, _outbox_claim_of_due_rows]
 
 

@@ -4,6 +4,8 @@
   registration form (fields named `networking-<name>`, rendered collapsed in a `<details>`), and
   stores it once the order exists, in the registration's own transaction: a profile that does not
   validate rolls the registration back, and the form shows the messages next to the fields.
+- `events.page_cache.event_fingerprints`: `settings_fingerprint()`, the settings' `updated_at`, so a
+  cached event page is re-rendered when the networking section (on or off, the tag list) changes.
 - `registration.views.ticket_page_sections`: `ticket_section(order)` adds "Your networking profile"
   to `/tickets/<token>` (status and a link to edit it) and the people she was introduced to at
   earlier events of the organization who are coming too.
@@ -13,10 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import render_template, url_for
+from sqlalchemy import select
 from markupsafe import Markup
 
 from eventsite.connections import event_settings, profiles, reminders
 from eventsite.connections.forms import profile_data, profile_fields
+from eventsite.connections.models import ConnectionSettings
 from eventsite.core.db import utcnow
 from eventsite.events.models import Event
 from eventsite.registration.models import Order
@@ -40,6 +44,15 @@ class NetworkingSection:
 
 
 networking_section = NetworkingSection()
+
+
+def settings_fingerprint():
+    """The event's settings' `updated_at` (NULL without a row), correlated to `events`."""
+    return (
+        select(ConnectionSettings.updated_at)
+        .where(ConnectionSettings.event_id == Event.__table__.c.id)
+        .scalar_subquery()
+    )
 
 
 def ticket_section(order: Order) -> Markup | None:

@@ -44,9 +44,12 @@ bp = Blueprint("connections", __name__, template_folder="templates")
 
 
 def _install_hooks() -> None:
+    from eventsite.events import page_cache
     from eventsite.registration import forms as registration_forms
     from eventsite.registration import views as registration_views
 
+    if hooks.settings_fingerprint not in page_cache.event_fingerprints:
+        page_cache.event_fingerprints.append(hooks.settings_fingerprint)
     if hooks.networking_section not in registration_forms.form_sections:
         registration_forms.form_sections.append(hooks.networking_section)
     if hooks.ticket_section not in registration_views.ticket_page_sections:

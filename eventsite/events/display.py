@@ -123,6 +123,25 @@ def _few(left: int, capacity: int) -> bool:
     return left <= FEW_LEFT or left <= capacity * FEW_LEFT_SHARE
 
 
+def remaining_as_shown(left: int, capacity: int, max_per_order: int) -> int | None:
+    """What is left of a ticket type as far as any page can tell: the number itself when a page
+    could show it (few left, or fewer than one order may take), None ("plenty") otherwise. The
+    cached public pages (`page_cache`) are keyed on this rather than on every sale."""
+    if left <= max(FEW_LEFT, capacity * FEW_LEFT_SHARE, max_per_order):
+        return max(left, 0)
+    return None
+
+
+def next_change(event: Event, now: datetime) -> datetime | None:
+    """The next moment the event page changes by itself: a ticket type's sales open or close,
+    registration opens or closes, the event starts or ends. None when nothing is ahead."""
+    moments = [event.registration_opens_at, event.registration_closes_at, event.starts_at, event.ends_at]
+    for tt in event.ticket_types:
+        moments += [tt.sales_start, tt.sales_end]
+    ahead = [m for m in moments if m is not None and m > now]
+    return min(ahead, default=None)
+
+
 def ticket_availability(tt: TicketType, event: Event, now: datetime | None = None) -> Availability:
     now = now or utcnow()
     left = _remaining(tt, event)

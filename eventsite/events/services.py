@@ -148,7 +148,10 @@ def cancel_event(event: Event, *, actor: User | None) -> Event:
     return event
 
 
-def upcoming_public_events(now: datetime | None = None, limit: int = 100) -> list[Event]:
+UPCOMING_LIMIT = 100  # events on the home page
+
+
+def upcoming_public_events(now: datetime | None = None, limit: int = UPCOMING_LIMIT) -> list[Event]:
     now = now or utcnow()
     return list(
         db.session.scalars(

@@ -8,10 +8,11 @@ from flask import Blueprint, abort, current_app, render_template, send_from_dire
 
 from eventsite.core.db import utcnow
 from eventsite.core.errors import NotFoundError
-from eventsite.events import display
+from eventsite.core.text import SLUG_RE
+from eventsite.events import display, page_cache
 from eventsite.events.calendar import event_ics
 from eventsite.events.models import Event
-from eventsite.events.services import public_event, upcoming_public_events
+from eventsite.events.services import UPCOMING_LIMIT, public_event, upcoming_public_events
 from eventsite.events.uploads import STORED_NAME_RE
 
 bp = Blueprint("events", __name__, template_folder="templates")
@@ -26,7 +27,20 @@ event_page_context: list[Callable[[Event], dict]] = []
 
 @bp.get("/")
 def index():
-    cards = [display.event_card(event) for event in upcoming_public_events()]
+    now = utcnow()
+    if not page_cache.new_visitor():
+        return _render_index(now)
+    key, first_end = page_cache.home_fingerprint(now, UPCOMING_LIMIT)
+    copy = page_cache.cache().get("/", key, now)
+    if copy is None:
+        html = _render_index(now)
+        page_cache.store("/", key, html, now=now, changes_at=first_end)
+        return html
+    return page_cache.serve(copy)
+
+
+def _render_index(now) -> str:
+    cards = [display.event_card(event) for event in upcoming_public_events(now, limit=UPCOMING_LIMIT)]
     return render_template("events/index.html", cards=cards)
 
 
@@ -39,7 +53,25 @@ def _public_event_or_404(slug: str) -> Event:
 
 @bp.get("/events/<slug>")
 def show(slug: str):
-    page = display.event_page(_public_event_or_404(slug), now=utcnow())
+    """The event page; a new visitor gets a copy while it is exactly right (see page_cache)."""
+    now = utcnow()
+    if not page_cache.new_visitor():
+        return _render_show(_public_event_or_404(slug), now)
+    key = page_cache.event_fingerprint(slug) if SLUG_RE.match(slug) and len(slug) <= 120 else None
+    if key is None:
+        abort(404)  # no such event, or a draft
+    name = "/events/" + slug
+    copy = page_cache.cache().get(name, key, now)
+    if copy is None:
+        event = _public_event_or_404(slug)
+        html = _render_show(event, now)
+        page_cache.store(name, key, html, now=now, changes_at=display.next_change(event, now))
+        return html
+    return page_cache.serve(copy)
+
+
+def _render_show(event: Event, now) -> str:
+    page = display.event_page(event, now=now)
     extra: dict = {}
     for callback in event_page_context:
         extra.update(callback(page.event))
