@@ -34,8 +34,9 @@ from eventsite.checkin.models import METHODS, Scan, ScanAction, ScanResult
 from eventsite.core.db import utcnow
 from eventsite.core.errors import NotFoundError, ValidationError
 from eventsite.core.text import format_local
-from eventsite.events.models import Event, QuestionKind
+from eventsite.events.models import Event
 from eventsite.extensions import db
+from eventsite.registration.answers import format_answer
 from eventsite.registration.models import Order, OrderStatus, Ticket, TicketStatus
 from eventsite.registration.qr import SECRET_RE
 
@@ -208,16 +209,6 @@ class CheckinResult:
 
 def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat().replace("+00:00", "Z") if dt is not None else None
-
-
-def format_answer(value: object, kind: QuestionKind) -> str:
-    if value is None or value == "" or value == []:
-        return ""
-    if isinstance(value, bool) or kind == QuestionKind.CHECKBOX:
-        return "Yes" if value in (True, "y", "yes", "on", "true", "1") else "No"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value if v not in (None, ""))
-    return str(value)
 
 
 def door_answers(event: Event, order: Order) -> list[tuple[str, str]]:

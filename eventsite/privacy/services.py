@@ -29,7 +29,11 @@ from flask import current_app
 from sqlalchemy import delete, func, or_, select
 
 from eventsite.connections import profiles as connection_profiles
-from eventsite.connections.models import Introduction, IntroductionStatus, NetworkingProfile
+from eventsite.connections.models import (
+    Introduction,
+    IntroductionStatus,
+    NetworkingProfile,
+)
 from eventsite.core.db import utcnow
 from eventsite.core.errors import ConflictError
 from eventsite.core.mail.models import OutboxMessage
@@ -37,7 +41,8 @@ from eventsite.core.security import random_token
 from eventsite.events.models import Event
 from eventsite.extensions import db
 from eventsite.privacy.models import AuditLogEntry
-from eventsite.registration import reports, waitlist
+from eventsite.registration import waitlist
+from eventsite.registration.answers import answer_lines
 from eventsite.registration.models import Order, OrderStatus, Ticket, WaitlistEntry
 
 ERASED_NAME = "(erased)"
@@ -76,7 +81,7 @@ def _order_json(order: Order) -> dict:
         "created_at": _iso(order.created_at), "confirmed_at": _iso(order.confirmed_at),
         "cancelled_at": _iso(order.cancelled_at),
         "answers": [{"question": line.label, "answer": line.text}
-                    for line in reports.answer_lines(order.event, order.answers) if line.text],
+                    for line in answer_lines(order.event, order.answers) if line.text],
         "tickets": [_ticket_json(n, t) for n, t in enumerate(order.tickets, start=1)],
     }
 

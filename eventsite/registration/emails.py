@@ -24,14 +24,20 @@ from flask import current_app
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
 from eventsite.core.mail import Attachment, enqueue_email
-from eventsite.core.mail.deferred import Content, NothingToSend, enqueue_deferred, renderer
+from eventsite.core.mail.deferred import (
+    Content,
+    NothingToSend,
+    enqueue_deferred,
+    renderer,
+)
 from eventsite.core.mail.models import OutboxMessage
 from eventsite.core.mail.outbox import format_address, mailbox
 from eventsite.core.text import format_money
 from eventsite.events.calendar import event_ics
 from eventsite.events.display import absolute_url, event_url, format_range, map_url
-from eventsite.events.models import Event, QuestionKind
+from eventsite.events.models import Event
 from eventsite.extensions import db
+from eventsite.registration.answers import answered_lines
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 
@@ -121,23 +127,6 @@ def _confirmation_ics(event: Event) -> bytes:
     return data
 
 
-def _answer_lines(order) -> list[tuple[str, str]]:
-    """(question label, answer as text) for the questions she answered, in the event's order."""
-    out = []
-    for q in order.event.questions:
-        value = (order.answers or {}).get(str(q.id))
-        if value is None or value == "" or value == []:
-            continue
-        if q.kind == QuestionKind.CHECKBOX:
-            text = "Yes" if value else "No"
-        elif isinstance(value, list):
-            text = ", ".join(str(v) for v in value)
-        else:
-            text = str(value)
-        out.append((q.label, text))
-    return out
-
-
 def render_confirmation(order) -> RenderedEmail:
     event = order.event
     tickets = order.valid_tickets  # works before the order is flushed: no ids needed
@@ -160,7 +149,7 @@ def render_confirmation(order) -> RenderedEmail:
         **_event_context(event),
         "order": order,
         "items": items,
-        "answers": _answer_lines(order),
+        "answers": answered_lines(order.event, order.answers),
         "ticket_url": ticket_page_url(order),
         "total": format_money(order.total_cents, order.currency) if order.total_cents else None,
     }

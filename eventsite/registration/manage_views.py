@@ -37,7 +37,9 @@ from eventsite.core.forms import NumberRange  # not WTForms' own: survives 10**4
 from eventsite.events.access import event_for
 from eventsite.events.manage_views import EVENT_TABS, add_event_tab
 from eventsite.events.models import Event
-from eventsite.registration import reports, services
+from eventsite.registration import chart as day_chart
+from eventsite.registration import export, reports, services
+from eventsite.registration.answers import answer_lines
 from eventsite.registration.models import Order, OrderSource, Ticket
 
 bp = Blueprint("manage_registration", __name__, url_prefix="/organizer", template_folder="templates")
@@ -115,8 +117,8 @@ def export_csv(slug: str):
         filters, _ = reports.parse_filters(event, request.args)
     except ValidationError as e:
         abort(400, e.message)
-    response = Response(stream_with_context(reports.export_csv(event, filters)), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{reports.csv_filename(event)}"'
+    response = Response(stream_with_context(export.export_csv(event, filters)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{export.csv_filename(event)}"'
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -124,9 +126,9 @@ def export_csv(slug: str):
 @bp.get("/events/<slug>/registrations/chart")
 def chart(slug: str):
     event = event_for(current_user, slug)
-    days = reports.registrations_per_day(event)
+    days = day_chart.registrations_per_day(event)
     return render_template("registration_manage/chart.html", event=event,
-                           layout=reports.chart_layout(days) if days else None)
+                           layout=day_chart.chart_layout(days) if days else None)
 
 
 # --- one order ----------------------------------------------------------------------------------
@@ -139,7 +141,7 @@ def order(slug: str, code: str):
     for callback in order_page_context:
         extra.update(callback(order))
     return render_template("registration_manage/order.html", event=event, order=order,
-                           answers=reports.answer_lines(event, order.answers), **extra)
+                           answers=answer_lines(event, order.answers), **extra)
 
 
 @bp.route("/events/<slug>/orders/<code>/cancel", methods=["GET", "POST"])

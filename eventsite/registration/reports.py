@@ -1,5 +1,6 @@
 """What the organizer reads about an event's registrations: the list (search, filters, pages), the
-counts by ticket type, the CSV export, the registrations-per-day chart, and the API's pages.
+counts by ticket type, and the API's pages. The CSV export is in `export`, the
+registrations-per-day chart in `chart`; both read rows through `conditions` and `ROW_COLUMNS` here.
 
 Read-only queries; plain arguments in (a mapping of query parameters is just a mapping), no request
 state. Every page is ONE query for its rows plus a constant few (a count, the per-type totals), never
@@ -13,22 +14,17 @@ Status of a ticket, as the organizer sees it (the filter's values):
 """
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, or_, select
 
-from eventsite.core.db import utcnow
 from eventsite.core.errors import ValidationError
-from eventsite.core.text import ZERO_DECIMAL, format_money
-from eventsite.events.models import Event, QuestionKind, TicketType
+from eventsite.core.text import format_money
+from eventsite.events.models import Event, TicketType
 from eventsite.extensions import db
 from eventsite.registration.models import (
     LIVE_ORDER_STATUSES,
@@ -44,7 +40,6 @@ SEARCH_MAX = 200
 MAX_PAGE = 1_000_000
 API_PER_PAGE = 100
 API_MAX_PER_PAGE = 500
-CSV_BATCH = 500
 
 STATUSES = {"confirmed": "Confirmed", "pending": "Awaiting payment", "cancelled": "Cancelled"}
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
@@ -162,12 +157,12 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-_CONFIRMED = and_(Ticket.status == TicketStatus.VALID, Order.status == OrderStatus.CONFIRMED)
-_PENDING = and_(Ticket.status == TicketStatus.VALID, Order.status == OrderStatus.PENDING_PAYMENT)
-_CANCELLED = or_(Ticket.status == TicketStatus.CANCELLED, Order.status.not_in(LIVE_ORDER_STATUSES))
+CONFIRMED = and_(Ticket.status == TicketStatus.VALID, Order.status == OrderStatus.CONFIRMED)
+PENDING = and_(Ticket.status == TicketStatus.VALID, Order.status == OrderStatus.PENDING_PAYMENT)
+CANCELLED = or_(Ticket.status == TicketStatus.CANCELLED, Order.status.not_in(LIVE_ORDER_STATUSES))
 
 
-def _conditions(event: Event, filters: RegistrationFilters) -> list:
+def conditions(event: Event, filters: RegistrationFilters) -> list:
     where = [Ticket.event_id == event.id]
     if filters.search:
         pattern = _like(filters.search)
@@ -181,7 +176,7 @@ def _conditions(event: Event, filters: RegistrationFilters) -> list:
     if filters.ticket_type_id:
         where.append(Ticket.ticket_type_id == filters.ticket_type_id)
     if filters.status:
-        where.append({"confirmed": _CONFIRMED, "pending": _PENDING, "cancelled": _CANCELLED}[filters.status])
+        where.append({"confirmed": CONFIRMED, "pending": PENDING, "cancelled": CANCELLED}[filters.status])
     if filters.checked_in is True:
         where.append(Ticket.checked_in_at.is_not(None))
     elif filters.checked_in is False:
@@ -233,14 +228,14 @@ class RegistrationRow:
         return self.attendee_email or self.buyer_email
 
 
-_ROW_COLUMNS = (
+ROW_COLUMNS = (
     Ticket.id, Ticket.attendee_name, Ticket.attendee_email, Ticket.ticket_type_id, Ticket.status,
     Ticket.checked_in_at, Ticket.created_at, Ticket.price_cents, Order.id, Order.code, Order.status,
     Order.source, Order.buyer_name, Order.buyer_email, Order.currency,
 )
 
 
-def _row(values, type_names: Mapping[int, str], answers: dict | None = None, secret: str | None = None,
+def row_from(values, type_names: Mapping[int, str], answers: dict | None = None, secret: str | None = None,
          terms: tuple[datetime | None, str | None] = (None, None)) -> RegistrationRow:
     (tid, name, email, type_id, t_status, checked, created, price, oid, code, o_status, source,
      buyer_name, buyer_email, currency) = values[:15]
@@ -272,12 +267,12 @@ class RegistrationPage:
 def registrations_page(event: Event, filters: RegistrationFilters, page: int = 1,
                        per_page: int = PER_PAGE) -> RegistrationPage:
     """One page of tickets, newest first: one query for the rows and one to count them."""
-    where = _conditions(event, filters)
+    where = conditions(event, filters)
     total = db.session.scalar(
         select(func.count()).select_from(Ticket).join(Order, Order.id == Ticket.order_id).where(*where)
     ) or 0
     result = db.session.execute(
-        select(*_ROW_COLUMNS)
+        select(*ROW_COLUMNS)
         .join(Order, Order.id == Ticket.order_id)
         .where(*where)
         .order_by(Ticket.created_at.desc(), Ticket.id.desc())
@@ -285,7 +280,7 @@ def registrations_page(event: Event, filters: RegistrationFilters, page: int = 1
         .offset((page - 1) * per_page)
     ).all()
     names = {tt.id: tt.name for tt in event.ticket_types}
-    return RegistrationPage([_row(r, names) for r in result], total, page, per_page)
+    return RegistrationPage([row_from(r, names) for r in result], total, page, per_page)
 
 
 # --- counts at the top -------------------------------------------------------------------------
@@ -315,11 +310,11 @@ def counts_by_type(event: Event) -> tuple[list[TypeCounts], TypeCounts]:
         select(
             Ticket.ticket_type_id,
             Order.currency,
-            func.sum(case((_CONFIRMED, 1), else_=0)),
-            func.sum(case((_PENDING, 1), else_=0)),
-            func.sum(case((and_(_CONFIRMED, Order.source == OrderSource.COMPLIMENTARY), 1), else_=0)),
+            func.sum(case((CONFIRMED, 1), else_=0)),
+            func.sum(case((PENDING, 1), else_=0)),
+            func.sum(case((and_(CONFIRMED, Order.source == OrderSource.COMPLIMENTARY), 1), else_=0)),
             func.sum(case((and_(valid, Ticket.checked_in_at.is_not(None)), 1), else_=0)),
-            func.sum(case((_CONFIRMED, Ticket.price_cents), else_=0)),
+            func.sum(case((CONFIRMED, Ticket.price_cents), else_=0)),
         )
         .join(Order, Order.id == Ticket.order_id)
         .where(Ticket.event_id == event.id)
@@ -349,264 +344,6 @@ def counts_by_type(event: Event) -> tuple[list[TypeCounts], TypeCounts]:
     return lines, total
 
 
-# --- answers -----------------------------------------------------------------------------------
-
-def format_answer(value: Any, kind: QuestionKind | None = None) -> str:
-    if value is None:
-        return ""
-    if kind == QuestionKind.CHECKBOX or isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
-
-
-@dataclass(frozen=True)
-class AnswerLine:
-    label: str
-    text: str
-    deleted: bool = False  # the question was deleted after she answered
-
-
-def answer_lines(event: Event, answers: Mapping[str, Any] | None) -> list[AnswerLine]:
-    """Every current question with her answer (blank when none), then answers to deleted questions."""
-    answers = dict(answers or {})
-    lines = [AnswerLine(q.label, format_answer(answers.pop(str(q.id), None), q.kind)) for q in event.questions]
-    for key in sorted(answers, key=lambda k: (len(k), k)):
-        lines.append(AnswerLine(f"Deleted question #{key}", format_answer(answers[key]), deleted=True))
-    return lines
-
-
-# --- CSV ---------------------------------------------------------------------------------------
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: Any) -> str:
-    """A cell a spreadsheet shows as text: one that could start a formula gets a leading apostrophe
-    (OWASP's advice against CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
-def _local(dt: datetime | None, tz: ZoneInfo) -> str:
-    return "" if dt is None else dt.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-
-
-def _money(cents: int, currency: str) -> str:
-    return str(cents) if currency.upper() in ZERO_DECIMAL else f"{cents / 100:.2f}"
-
-
-@dataclass(frozen=True)
-class CsvColumns:
-    """What the export needs to know about the event, read once before streaming starts."""
-
-    timezone: str
-    questions: tuple[tuple[str, str, QuestionKind], ...]  # (answer key, label, kind)
-    type_names: Mapping[int, str]
-
-    @classmethod
-    def of(cls, event: Event) -> CsvColumns:
-        return cls(event.timezone, tuple((str(q.id), q.label, q.kind) for q in event.questions),
-                   {tt.id: tt.name for tt in event.ticket_types})
-
-    def header(self) -> list[str]:
-        zone = self.timezone
-        return ["Order code", "Ticket", "Status", "Attendee name", "Attendee email", "Ticket type", "Price",
-                "Currency", "Source", "Buyer name", "Buyer email", f"Registered at ({zone})",
-                f"Checked in at ({zone})", f"Terms accepted at ({zone})", "Terms URL",
-                *(label for _, label, _ in self.questions)]
-
-    def line(self, row: RegistrationRow) -> list[str]:
-        answers = row.answers or {}
-        tz = ZoneInfo(self.timezone)
-        values = [
-            row.order_code, row.ticket_id, row.status_label, row.attendee_name, row.attendee_email, row.ticket_type,
-            _money(row.price_cents, row.currency), row.currency, row.order_source.value, row.buyer_name,
-            row.buyer_email, _local(row.registered_at, tz), _local(row.checked_in_at, tz),
-            _local(row.terms_accepted_at, tz), row.terms_url or "",
-            *(format_answer(answers.get(key), kind) for key, _, kind in self.questions),
-        ]
-        return [safe_cell(v) for v in values]
-
-
-def export_csv(event: Event, filters: RegistrationFilters = RegistrationFilters(), *,
-               batch: int = CSV_BATCH) -> Iterator[str]:
-    """The CSV, UTF-8 with a byte-order mark (so Excel reads it as UTF-8), as a generator of chunks.
-
-    What the export needs of the event (columns, names, the filters' SQL) is read here, at once; the
-    generator then only runs queries. That matters: a streamed response is sent after the view has
-    returned, and `stream_with_context` runs it in a new app context with a new session, where the
-    view's ORM objects are detached. Rows are read in batches by keyset (`ticket.id > last id`,
-    oldest first), one query and one chunk per batch, no transaction or cursor held between chunks: the
-    memory used stays flat for any number of tickets and each chunk goes out as soon as it is written.
-    """
-    return _csv_chunks(CsvColumns.of(event), _conditions(event, filters), batch)
-
-
-def _csv_chunks(columns: CsvColumns, where: list, batch: int) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([safe_cell(h) for h in columns.header()])
-    yield "\ufeff" + buffer.getvalue()
-    last_id = 0
-    while True:
-        result = db.session.execute(
-            select(*_ROW_COLUMNS, Order.answers, Order.terms_accepted_at, Order.terms_url)
-            .join(Order, Order.id == Ticket.order_id)
-            .where(*where, Ticket.id > last_id)
-            .order_by(Ticket.id)
-            .limit(batch)
-        ).all()
-        # End the read transaction before the chunk goes out: a slow download never keeps a
-        # transaction open or a pooled connection checked out (keyset paging needs neither).
-        db.session.rollback()
-        if not result:
-            return
-        buffer.seek(0)
-        buffer.truncate()
-        for values in result:
-            writer.writerow(columns.line(_row(values, columns.type_names, values[15], terms=(values[16], values[17]))))
-        last_id = result[-1][0]
-        yield buffer.getvalue()
-        if len(result) < batch:
-            return
-
-
-def csv_filename(event: Event, today: date | None = None) -> str:
-    today = today or utcnow().astimezone(event.tz).date()
-    return f"{event.slug}-registrations-{today.isoformat()}.csv"
-
-
-# --- the chart ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class DayCount:
-    day: date
-    count: int
-    cumulative: int
-
-
-def registrations_per_day(event: Event, *, today: date | None = None) -> list[DayCount]:
-    """Tickets registered per local day in the event's zone, with the running total.
-
-    Counts the tickets that hold a place now (valid tickets of confirmed orders), by the day they were
-    registered, so the running total ends at the "confirmed" count shown above the list. Every day
-    from the first registration to the last one (or to today, when registration still runs) is
-    there, days without registrations as 0.
-
-    Aggregated in Python over one narrow query (one timestamp per ticket, streamed in batches), not
-    in SQL: a local day needs the IANA zone's rules (DST shifts, half-hour offsets), which PostgreSQL
-    has (`AT TIME ZONE`) but SQLite does not, and a fixed UTC offset would put evening registrations
-    on the wrong day around a DST change. For a few thousand tickets that is a few milliseconds.
-    """
-    tz = event.tz
-    per_day: Counter[date] = Counter()
-    stream = db.session.execute(
-        select(Ticket.created_at)
-        .join(Order, Order.id == Ticket.order_id)
-        .where(Ticket.event_id == event.id, _CONFIRMED)
-        .execution_options(yield_per=1000)
-    )
-    for (created,) in stream:
-        per_day[created.astimezone(tz).date()] += 1
-    if not per_day:
-        return []
-    first, last = min(per_day), max(per_day)
-    today = today or utcnow().astimezone(tz).date()
-    last = max(last, min(today, event.local_starts_at.date()))
-    out: list[DayCount] = []
-    running = 0
-    day = first
-    while day <= last:
-        running += per_day.get(day, 0)
-        out.append(DayCount(day, per_day.get(day, 0), running))
-        day += timedelta(days=1)
-    return out
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    day: DayCount
-
-
-@dataclass(frozen=True)
-class Tick:
-    y: float
-    label: str
-
-
-@dataclass(frozen=True)
-class ChartLayout:
-    """Geometry of the SVG: daily bars on the left axis, the running total as a line on the right."""
-
-    width: int
-    height: int
-    left: int
-    right: int
-    top: int
-    bottom: int
-    bars: list[Bar]
-    line: str  # SVG polyline points
-    daily_ticks: list[Tick]
-    total_ticks: list[Tick]
-    x_labels: list[tuple[float, str]]
-    days: list[DayCount]
-
-    @property
-    def plot_right(self) -> int:
-        return self.width - self.right
-
-    @property
-    def plot_bottom(self) -> int:
-        return self.height - self.bottom
-
-
-def _nice_max(value: int) -> int:
-    """A round axis maximum >= value whose half is a whole number too: 1, 2, 4, 6, 8, 10, 20, 30..."""
-    for k in range(10):
-        for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8):
-            v = m * 10 ** k
-            if v >= value and v == int(v) and (v == 1 or v % 2 == 0):
-                return int(v)
-    return value  # pragma: no cover - more than 8 billion registrations
-
-
-def chart_layout(days: list[DayCount], *, width: int = 720, height: int = 280) -> ChartLayout:
-    left, right, top, bottom = 44, 52, 30, 40
-    plot_w, plot_h = width - left - right, height - top - bottom
-    n = max(len(days), 1)
-    slot = plot_w / n
-    bar_w = max(slot * 0.7, 1.0)
-    daily_max = _nice_max(max((d.count for d in days), default=0))
-    total_max = _nice_max(days[-1].cumulative if days else 0)
-    base = top + plot_h
-
-    bars, points = [], []
-    for i, d in enumerate(days):
-        x = left + i * slot + (slot - bar_w) / 2
-        h = plot_h * d.count / daily_max
-        bars.append(Bar(round(x, 2), round(base - h, 2), round(bar_w, 2), round(h, 2), d))
-        cx = left + i * slot + slot / 2
-        points.append(f"{cx:.2f},{base - plot_h * d.cumulative / total_max:.2f}")
-
-    def ticks(maximum: int) -> list[Tick]:
-        values = sorted({0, maximum, *([maximum // 2] if maximum % 2 == 0 else [])})
-        return [Tick(round(base - plot_h * v / maximum, 2), str(v)) for v in values]
-
-    label_every = max(1, -(-len(days) // 6))  # at most about 7 dates under the axis
-    x_labels = [(left + i * slot + slot / 2, f"{d.day.day} {d.day:%b}")
-                for i, d in enumerate(days) if i % label_every == 0 or i == len(days) - 1]
-    if len(x_labels) >= 2 and x_labels[-1][0] - x_labels[-2][0] < 40:
-        x_labels.pop(-2)  # the last date wins when two would overlap
-    return ChartLayout(width, height, left, right, top, bottom, bars, " ".join(points),
-                       ticks(daily_max), ticks(total_max), x_labels, days)
-
-
 # --- the API's pages ---------------------------------------------------------------------------
 
 def tickets_page(event: Event, page: int, per_page: int) -> tuple[list[RegistrationRow], int]:
@@ -616,11 +353,11 @@ def tickets_page(event: Event, page: int, per_page: int) -> tuple[list[Registrat
     where = [Ticket.event_id == event.id]
     total = db.session.scalar(select(func.count()).select_from(Ticket).where(*where)) or 0
     result = db.session.execute(
-        select(*_ROW_COLUMNS, Ticket.secret).join(Order, Order.id == Ticket.order_id).where(*where)
+        select(*ROW_COLUMNS, Ticket.secret).join(Order, Order.id == Ticket.order_id).where(*where)
         .order_by(Ticket.id).limit(per_page).offset((page - 1) * per_page)
     ).all()
     names = {tt.id: tt.name for tt in event.ticket_types}
-    return [_row(r, names, secret=r[15]) for r in result], total
+    return [row_from(r, names, secret=r[15]) for r in result], total
 
 
 @dataclass(frozen=True)

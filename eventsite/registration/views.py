@@ -50,7 +50,8 @@ from eventsite.events.calendar import event_ics
 from eventsite.events.models import Event
 from eventsite.events.services import public_event
 from eventsite.extensions import limiter
-from eventsite.registration import emails, services
+from eventsite.registration import services
+from eventsite.registration.answers import answered_lines
 from eventsite.registration.errors import (
     AlreadyRegisteredError,
     RegistrationClosedError,
@@ -271,7 +272,7 @@ def _ticket_page(order: Order, *, forms: dict[int, RenameForm] | None = None, st
     return render_template(
         "registration/ticket.html", order=order, event=order.event, items=items,
         when=display.format_range(order.event), map_url=display.map_url(order.event),
-        answers=emails._answer_lines(order), valid_count=len(order.valid_tickets),
+        answers=answered_lines(order.event, order.answers), valid_count=len(order.valid_tickets),
         payment=_payment_context(order),
         hold_open=order.hold_expires_at is not None and order.hold_expires_at > now,
         sections=[html for callback in ticket_page_sections if (html := callback(order))],

@@ -75,7 +75,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from eventsite.core.db import begin_write, utcnow
-from eventsite.core.errors import ConflictError, NotFoundError, ValidationError
+from eventsite.core.errors import ValidationError
 from eventsite.core.security import random_token
 from eventsite.core.tasks import register_task
 from eventsite.events import services as event_services
@@ -90,8 +90,13 @@ from eventsite.registration.capacity import (
     give_back_types,
 )
 from eventsite.registration.errors import (
+    AlreadyOnWaitlistError,
     AlreadyRegisteredError,
+    OfferNotAvailableError,
+    PaymentUnavailableError,
     RegistrationClosedError,
+    TicketsAvailableError,
+    WaitlistLinkError,
 )
 from eventsite.registration.models import (
     LIVE_WAITLIST_STATUSES,
@@ -112,52 +117,6 @@ TOKEN_BITS = 130
 ANY = "any"  # the form's value for "any ticket type"
 
 _entries = WaitlistEntry.__table__
-
-
-# --- errors ------------------------------------------------------------------------------------
-
-class TicketsAvailableError(ConflictError):
-    """Joining the waitlist for a ticket type that can still be bought."""
-
-    code = "tickets_available"
-
-
-class AlreadyOnWaitlistError(ConflictError):
-    code = "already_waiting"
-
-    def __init__(self, message: str = "This email address is already on the waitlist for this event.",
-                 *, field: str = "email"):
-        super().__init__(message, field=field)
-
-
-class WaitlistLinkError(NotFoundError):
-    """No entry behind this link (mistyped, tampered with, or from another site)."""
-
-    code = "waitlist_link_invalid"
-
-    def __init__(self, message: str = "This waitlist link is not valid."):
-        super().__init__(message)
-
-
-class OfferNotAvailableError(ConflictError):
-    """The offer was claimed already, ran out, or was passed on; `entry_status` says which."""
-
-    code = "offer_not_available"
-
-    def __init__(self, message: str, *, entry_status: WaitlistStatus | str | None = None):
-        super().__init__(message)
-        self.entry_status = entry_status
-
-
-class PaymentUnavailableError(ConflictError):
-    """A paid offer while online payment is not available: it cannot be claimed here yet."""
-
-    code = "payment_unavailable"
-
-    def __init__(self, message: str = ("Online payment is not available yet, so this paid place cannot be claimed "
-                                       "here. It stays reserved for you until the time shown; please contact "
-                                       "the organizer.")):
-        super().__init__(message)
 
 
 # --- configuration and lookups ------------------------------------------------------------------

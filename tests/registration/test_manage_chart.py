@@ -8,7 +8,7 @@ import pytest
 
 from eventsite.events.models import Event
 from eventsite.extensions import db
-from eventsite.registration import reports
+from eventsite.registration import chart
 from eventsite.registration.models import Order
 from eventsite.registration.services import cancel_order
 from tests.registration.manage_support import in_app, make_setup, register, text_of
@@ -50,7 +50,7 @@ def test_the_chart_counts_tickets_per_local_day_with_a_running_total(app, organi
 
     def days():
         event = db.session.get(Event, reg.event_id)
-        return reports.registrations_per_day(event, today=date(2026, 3, 5))
+        return chart.registrations_per_day(event, today=date(2026, 3, 5))
 
     assert [(d.day.isoformat(), d.count, d.cumulative) for d in in_app(app, days)] == [
         ("2026-03-01", 2, 2), ("2026-03-02", 4, 6), ("2026-03-03", 0, 6), ("2026-03-04", 4, 10),
@@ -77,14 +77,14 @@ def test_the_chart_counts_tickets_per_local_day_with_a_running_total(app, organi
 
 
 def test_round_axis_maxima():
-    assert [reports._nice_max(v) for v in (0, 1, 2, 3, 7, 9, 11, 22, 41, 99, 101, 140, 1234)] == [
+    assert [chart._nice_max(v) for v in (0, 1, 2, 3, 7, 9, 11, 22, 41, 99, 101, 140, 1234)] == [
         1, 1, 2, 4, 8, 10, 20, 30, 50, 100, 150, 150, 1500]
 
 
 def test_the_layout_scales_bars_and_line_to_round_maxima():
-    days = [reports.DayCount(date(2026, 3, 1) + timedelta(days=i), c, t)
+    days = [chart.DayCount(date(2026, 3, 1) + timedelta(days=i), c, t)
             for i, (c, t) in enumerate([(3, 3), (0, 3), (7, 10)])]
-    layout = reports.chart_layout(days)
+    layout = chart.chart_layout(days)
     plot_h = layout.height - layout.top - layout.bottom
     assert [t.label for t in layout.daily_ticks] == ["0", "4", "8"]  # 7 per day rounds up to 8
     assert [t.label for t in layout.total_ticks] == ["0", "5", "10"]

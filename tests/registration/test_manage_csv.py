@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from eventsite.core.db import utcnow
 from eventsite.extensions import db
-from eventsite.registration import reports
+from eventsite.registration import export
 from eventsite.registration.models import Order, Ticket
 from tests.registration.manage_support import (
     bulk_tickets,
@@ -113,9 +113,9 @@ def test_cells_that_could_start_a_formula_are_neutralised(app, organizer_client,
 
 def test_safe_cell():
     for dangerous in ("=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"):
-        assert reports.safe_cell(dangerous) == "'" + dangerous
+        assert export.safe_cell(dangerous) == "'" + dangerous
     for harmless in ("Ada", "a=b", " =1", "", None, 12, "ada@example.org"):
-        assert reports.safe_cell(harmless) == ("" if harmless is None else str(harmless))
+        assert export.safe_cell(harmless) == ("" if harmless is None else str(harmless))
 
 
 def test_the_export_is_streamed_in_chunks(app, organizer_client, reg):
@@ -142,7 +142,7 @@ def test_the_exporter_is_a_generator_reading_batch_by_batch(app, reg):
         from eventsite.events.models import Event
 
         event = db.session.get(Event, reg.event_id)
-        gen = reports.export_csv(event, batch=3)
+        gen = export.export_csv(event, batch=3)
         assert isinstance(gen, types.GeneratorType)
         return list(gen)
 
