@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import render_template, url_for
-from sqlalchemy import select
 from markupsafe import Markup
+from sqlalchemy import select
 
 from eventsite.connections import event_settings, profiles, reminders
 from eventsite.connections.forms import profile_data, profile_fields

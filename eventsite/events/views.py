@@ -12,7 +12,11 @@ from eventsite.core.text import SLUG_RE
 from eventsite.events import display, page_cache
 from eventsite.events.calendar import event_ics
 from eventsite.events.models import Event
-from eventsite.events.services import UPCOMING_LIMIT, public_event, upcoming_public_events
+from eventsite.events.services import (
+    UPCOMING_LIMIT,
+    public_event,
+    upcoming_public_events,
+)
 from eventsite.events.uploads import STORED_NAME_RE
 
 bp = Blueprint("events", __name__, template_folder="templates")
