@@ -60,6 +60,33 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+# --- read-only transactions end with COMMIT -------------------------------------------------------
+# psycopg forgets its prepared statements at every ROLLBACK (PostgreSQL plans each query again), and
+# a request that only read used to end with one. `discard_session` commits instead when the
+# transaction wrote nothing: the same for the data, and PostgreSQL's planning, most of its CPU per
+# page, is paid once per connection rather than per request. Any statement that is not a SELECT
+# (an INSERT, an UPDATE, a SAVEPOINT, a SELECT's own locks aside) marks the transaction as a writer.
+WROTE = "eventsite.wrote"
+
+
+@event.listens_for(Engine, "begin")
+def _transaction_begins(conn) -> None:
+    conn.info[WROTE] = False
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_writes(conn, cursor, statement, parameters, context, executemany) -> None:
+    if not conn.info.get(WROTE) and statement.lstrip()[:6].upper() != "SELECT":
+        conn.info[WROTE] = True
+
+
+def only_read(session) -> bool:
+    """The session is in a transaction that has written nothing and has nothing to write."""
+    if not session.in_transaction() or session.new or session.dirty or session.deleted:
+        return False
+    return session.connection().info.get(WROTE) is False
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
     """SQLite: enforce foreign keys, WAL for concurrent readers, wait for the writer lock."""
