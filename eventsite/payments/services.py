@@ -10,8 +10,10 @@ and held until `hold_expires_at` (the event's `hold_minutes`, else SEAT_HOLD_MIN
    Checkout Session: line items per ticket type at the prices stored on the tickets, her email, the
    order id in the metadata, `expires_at` = the end of the hold, success and cancel URLs, and an
    idempotency key derived from the order. Stripe keeps a session open at least 30 minutes, so a
-   shorter hold is extended to the session's end: hold and session always end together. One session
-   per order: asking again while the hold runs returns the same URL.
+   shorter hold is extended to the session's end: hold and session always end together (with Stripe
+   the registration already holds the seats that long, `_paid_hold_end`, so a checkout started at
+   once does not write the order again). One session per order: asking again while the hold runs
+   returns the same URL.
 2. `fulfill_checkout(session)` is THE fulfilment, called by the webhook (`checkout.session.completed`
    when `payment_status` is `paid`, `async_payment_succeeded`) and by the success page, in any order
    and any number of times. It checks the session is ours (session id, order id, amount, currency),
@@ -34,21 +36,25 @@ and held until `hold_expires_at` (the event's `hold_minutes`, else SEAT_HOLD_MIN
 
 Stripe is called inside the caller's transaction (the order row locked on PostgreSQL). That keeps
 one unit of work per request and makes a retried transaction safe: the retry sends the same
-idempotency key and Stripe answers with the same session or refund.
+idempotency key with the same parameters (the payment page's token in the cancel URL is derived from
+the order, `_payment_token`) and Stripe answers with the same session or refund.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select, update
+from flask import current_app
+from sqlalchemy import exists, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from eventsite.core.db import begin_write, utcnow
-from eventsite.core.security import random_token
+from eventsite.core.security import TOKEN_ALPHABET
 from eventsite.core.tasks import register_task
 from eventsite.events import services as event_services
 from eventsite.events.display import absolute_url, event_path
@@ -78,6 +84,8 @@ STRIPE_MIN_SESSION = timedelta(minutes=30)
 STRIPE_MAX_SESSION = timedelta(hours=24)
 # Stripe measures the session's bounds from when it receives the request, on its own clock.
 SESSION_MARGIN = timedelta(minutes=2)
+# From the registration to its `start_checkout`: milliseconds normally (see `_paid_hold_end`).
+CHECKOUT_LEEWAY = timedelta(seconds=15)
 SESSION_ID_RE = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
 TOKEN_RE = re.compile(r"^[A-Z0-9]{16,64}$")
 HOLD_SWEEP_BATCH = 200
@@ -157,11 +165,27 @@ def refundable_cents(payment: Payment) -> int:
 
 # --- checkout ----------------------------------------------------------------------------------
 
-def _line_items(order: Order) -> list[dict]:
+def _lock_for_checkout(order_id: int) -> tuple[Order, str, str]:
+    """`lock_order` for `start_checkout`: the order row-locked and freshly read, with its event's title
+    and slug (Stripe's labels) in the same round trip; `_line_items` reads the tickets."""
+    row = db.session.execute(
+        select(Order, Event.title, Event.slug).join(Event, Event.id == Order.event_id)
+        .where(Order.id == order_id).with_for_update(of=Order).execution_options(populate_existing=True)
+    ).one_or_none()
+    if row is None:
+        raise UnknownPaymentError("This order no longer exists.")
+    return row[0], row[1], row[2]
+
+
+def _line_items(order: Order, event_title: str) -> list[dict]:
     """One line per ticket type and price, at the prices stored on her tickets when she registered."""
-    tickets = [t for t in order.tickets if t.status == TicketStatus.VALID]
+    tickets = db.session.execute(
+        select(Ticket.ticket_type_id, Ticket.price_cents, TicketType.name)
+        .join(TicketType, TicketType.id == Ticket.ticket_type_id)
+        .where(Ticket.order_id == order.id, Ticket.status == TicketStatus.VALID)
+    ).all()
     counts = Counter((t.ticket_type_id, t.price_cents) for t in tickets)
-    names = {t.ticket_type_id: t.ticket_type.name for t in tickets}
+    names = {t.ticket_type_id: t.name for t in tickets}
     items = []
     for (type_id, price), n in sorted(counts.items()):
         if price <= 0:
@@ -171,7 +195,7 @@ def _line_items(order: Order) -> list[dict]:
             "price_data": {
                 "currency": order.currency.lower(),
                 "unit_amount": price,
-                "product_data": {"name": f"{names[type_id]} · {order.event.title}"[:250]},
+                "product_data": {"name": f"{names[type_id]} · {event_title}"[:250]},
             },
         })
     total = sum(i["quantity"] * i["price_data"]["unit_amount"] for i in items)
@@ -180,15 +204,15 @@ def _line_items(order: Order) -> list[dict]:
     return items
 
 
-def _session_params(order: Order, payment: Payment, expires_at: datetime) -> dict:
-    metadata = {"order_id": str(order.id), "order_code": order.code, "event": order.event.slug[:100]}
+def _session_params(order: Order, payment: Payment, expires_at: datetime, event_title: str, event_slug: str) -> dict:
+    metadata = {"order_id": str(order.id), "order_code": order.code, "event": event_slug[:100]}
     return {
         "mode": "payment",
-        "line_items": _line_items(order),
+        "line_items": _line_items(order, event_title),
         "customer_email": order.buyer_email,
         "client_reference_id": f"order-{order.id}",
         "metadata": metadata,
-        "payment_intent_data": {"metadata": metadata, "description": f"{order.event.title} · order {order.code}"[:300]},
+        "payment_intent_data": {"metadata": metadata, "description": f"{event_title} · order {order.code}"[:300]},
         "expires_at": int(expires_at.timestamp()),
         "success_url": absolute_url("/payments/success") + "?session_id={CHECKOUT_SESSION_ID}",
         "cancel_url": absolute_url(f"/payments/order/{payment.token}"),
@@ -203,6 +227,41 @@ def _session_end(order: Order, provider: str, now: datetime) -> datetime:
     return end.replace(microsecond=0)
 
 
+def _paid_hold_end(event: Event, now: datetime, end: datetime) -> datetime:
+    """`registration_services.paid_hold_end`: with Stripe, a new paid order is held from the start
+    until where `_session_end` will put the hold when her checkout starts (up to CHECKOUT_LEEWAY
+    later), so `start_checkout` finds nothing to move: one UPDATE of the order less per checkout.
+    A checkout started later (or a 24-hour hold) still has its hold moved there, as before."""
+    if providers.mode() != "stripe":
+        return end
+    end = min(max(end, now + CHECKOUT_LEEWAY + STRIPE_MIN_SESSION + SESSION_MARGIN),
+              now + STRIPE_MAX_SESSION - SESSION_MARGIN)
+    return end.replace(microsecond=0)
+
+
+def _payment_token(order: Order) -> str:
+    """The token of her payment page (Stripe's cancel URL), the same each time the transaction that
+    creates the payment runs: a retried one must send Stripe the same parameters with the same
+    idempotency key, else Stripe refuses the replay. 130 bits of an HMAC of the order's own secret
+    token under SECRET_KEY, in the token alphabet: as unguessable as `random_token(130)`."""
+    key = current_app.config["SECRET_KEY"]
+    digest = hmac.new(key if isinstance(key, bytes) else key.encode(), f"payment:{order.token}".encode(),
+                      hashlib.sha256).digest()
+    n = int.from_bytes(digest, "big")
+    chars = []
+    for _ in range(26):  # 26 letters of 32: 130 bits
+        n, i = divmod(n, len(TOKEN_ALPHABET))
+        chars.append(TOKEN_ALPHABET[i])
+    return "".join(chars)
+
+
+def _order_id(order: Order) -> int:
+    """Its id without a query: the registration's commit expired the whole order, and `start_checkout`
+    reads it again under the lock anyway."""
+    identity = inspect(order).identity
+    return identity[0] if identity else order.id
+
+
 def start_checkout(order: Order, *, now: datetime | None = None) -> str | None:
     """The Checkout URL to send her to (303) for a `pending_payment` order; see the module doc.
 
@@ -211,14 +270,18 @@ def start_checkout(order: Order, *, now: datetime | None = None) -> str | None:
     new idempotency key (Stripe replays a failed request's answer for its key). Raises
     `NotPayableError` (free, already paid, hold ran out) and `PaymentsUnavailableError` (no payment
     provider configured). Call it after the order is committed; the caller commits again.
+
+    Its statements: the order locked (with the event's labels), its payment locked, the hold moved
+    to the session's end when they differ, the tickets read for the line items, and the payment
+    written once, with Stripe's answer (a first attempt is one INSERT).
     """
     now = now or utcnow()
+    order, event_title, event_slug = _lock_for_checkout(_order_id(order))
     if order.total_cents <= 0:
         raise NotPayableError("This registration is free: there is nothing to pay.")
     gw = providers.gateway()
     if gw is None:
         raise PaymentsUnavailableError("Online payment is not available at the moment. Please contact the organizer.")
-    order = lock_order(order.id)
     if order.status == OrderStatus.CONFIRMED:
         raise NotPayableError("This registration is already paid and confirmed.")
     if order.status != OrderStatus.PENDING_PAYMENT:
@@ -227,32 +290,38 @@ def start_checkout(order: Order, *, now: datetime | None = None) -> str | None:
     if order.hold_expires_at is None or order.hold_expires_at <= now:
         raise NotPayableError("The time to pay for this registration has run out and its seats were released. "
                               "Please register again.")
-    payment = _payment_row(order, gw.provider, now)
-    if payment.status == PaymentStatus.PROCESSING:
+    payment = lock_payment(order.id)
+    if payment is None:  # the first attempt: the row is written below, with Stripe's answer
+        payment = Payment(order_id=order.id, token=_payment_token(order), provider=gw.provider,
+                          amount_cents=order.total_cents, currency=order.currency, status=PaymentStatus.OPEN,
+                          created_at=now, checkout_attempts=0)
+    elif payment.status == PaymentStatus.PROCESSING:
         # Her bank payment is on its way through this session: a second session could be paid too.
         raise NotPayableError("Your payment is being processed. We will email your tickets as soon as it is "
                               "confirmed.")
-    if payment.checkout_session_id and payment.provider == gw.provider \
+    elif payment.checkout_session_id and payment.provider == gw.provider \
             and payment.status == PaymentStatus.OPEN and payment.checkout_url:
         return payment.checkout_url  # one session per order: the same page again
     payment.provider = gw.provider
     payment.checkout_attempts += 1
-    db.session.flush()
 
     end = _session_end(order, gw.provider, now)
     if end != order.hold_expires_at:  # the hold follows the session (Stripe's 30-minute minimum)
         db.session.execute(update(_orders).where(_orders.c.id == order.id).values(hold_expires_at=end))
         db.session.expire(order, ["hold_expires_at"])
     key = f"eventsite-checkout-{order.code}-{order.id}-{payment.checkout_attempts}"
+    params = _session_params(order, payment, end, event_title, event_slug)
+    db.session.add(payment)
     try:
-        session = gw.create_checkout_session(_session_params(order, payment, end), idempotency_key=key)
+        session = gw.create_checkout_session(params, idempotency_key=key)
     except GatewayError as e:
         log.warning("checkout for order %s could not start: %s (%s)", order.id, e.message, e.code)
-        payment.checkout_error = CHECKOUT_FAILED
-        db.session.flush()
-        return None
-    if not isinstance(session.get("id"), str) or not isinstance(session.get("url"), str):
-        log.error("checkout for order %s: unusable answer %r", order.id, session)
+        session = None
+    else:
+        if not isinstance(session.get("id"), str) or not isinstance(session.get("url"), str):
+            log.error("checkout for order %s: unusable answer %r", order.id, session)
+            session = None
+    if session is None:
         payment.checkout_error = CHECKOUT_FAILED
         db.session.flush()
         return None
@@ -263,18 +332,6 @@ def start_checkout(order: Order, *, now: datetime | None = None) -> str | None:
     payment.status = PaymentStatus.OPEN
     db.session.flush()
     return payment.checkout_url
-
-
-def _payment_row(order: Order, provider: str, now: datetime) -> Payment:
-    """The order's Payment (locked), created when missing (no Checkout Session yet)."""
-    payment = lock_payment(order.id)
-    if payment is None:
-        payment = Payment(order_id=order.id, token=random_token(130), provider=provider,
-                          amount_cents=order.total_cents, currency=order.currency, status=PaymentStatus.OPEN,
-                          created_at=now, checkout_attempts=0)
-        db.session.add(payment)
-        db.session.flush()
-    return payment
 
 
 def give_up_unpayable(order: Order, *, now: datetime | None = None) -> Order:
@@ -495,9 +552,15 @@ def _expire_holds_before_registration(event: Event, now: datetime) -> None:
     """`registration.before_registration`: this event's holds that ran out stop counting now.
 
     Only paid tickets are held, so an event with none on sale has nothing to expire here (a hold left
-    from a type since made free is swept by the worker's `expire_holds_task` within a minute).
+    from a type since made free is swept by the worker's `expire_holds_task` within a minute). The
+    first query asks whether any hold at all has run out: only `ix_orders_status_hold` serves it,
+    so it reads the holds that ran out (normally none: the worker sweeps them every minute), never
+    the event's live orders, which the event's own query may scan (the planner is free to take
+    `event_id`'s index for it). It takes no lock: a hold another registration is expiring right
+    now still reads as pending, so we then queue behind it in `expire_holds` as before.
     """
-    if any(tt.price_cents > 0 for tt in event.ticket_types):
+    if any(tt.price_cents > 0 for tt in event.ticket_types) \
+            and db.session.scalar(select(exists(_expired_holds(now, None)))):
         expire_holds(now, event=event, wait=True)
 
 
@@ -546,6 +609,7 @@ def event_page_path(payment: Payment) -> str:
 def _wire() -> None:
     from eventsite.payments import refunds
 
+    registration_services.paid_hold_end = _paid_hold_end
     if _expire_holds_before_registration not in registration_services.before_registration:
         registration_services.before_registration.append(_expire_holds_before_registration)
     if refunds.refund_cancelled_event not in event_services.on_event_cancelled:

@@ -85,17 +85,27 @@ on_seats_released: list[Callable[[TicketType, int], None]] = []
 # blocks neither a seat nor her own new registration.
 before_registration: list[Callable[[Event, datetime], None]] = []
 
+# Set by the payment domain: fn(event, now, end) -> when a new paid order's seat hold ends, given the
+# end the hold settings give (`_hold_minutes` from now). With Stripe it is already as long as the
+# Checkout Session will have to be, so that starting the checkout a moment later need not move it.
+paid_hold_end: Callable[[Event, datetime, datetime], datetime] | None = None
+
 
 
 # --- lookups -----------------------------------------------------------------------------------
 
+def _live_orders(event: Event, email: str):
+    return Order.event_id == event.id, Order.buyer_email == email, Order.status.in_(LIVE_ORDER_STATUSES)
+
+
 def live_order_for(event: Event, email: str) -> Order | None:
     """The live order of `email` (already normalized) for `event`, if any."""
-    return db.session.scalar(
-        select(Order).where(
-            Order.event_id == event.id, Order.buyer_email == email, Order.status.in_(LIVE_ORDER_STATUSES)
-        )
-    )
+    return db.session.scalar(select(Order).where(*_live_orders(event, email)))
+
+
+def has_live_order(event: Event, email: str) -> bool:
+    """`live_order_for` when only whether there is one matters (no order loaded)."""
+    return db.session.scalar(select(Order.id).where(*_live_orders(event, email)).limit(1)) is not None
 
 
 def order_by_token(token: str) -> Order | None:
@@ -137,6 +147,12 @@ def _hold_minutes(event: Event | None = None) -> int:
     if event is not None and event.hold_minutes:
         return int(event.hold_minutes)
     return int(current_app.config.get("SEAT_HOLD_MINUTES") or DEFAULT_HOLD_MINUTES)
+
+
+def _hold_end(event: Event, now: datetime) -> datetime:
+    """When a new paid order's seats stop being held (see `paid_hold_end`)."""
+    end = now + timedelta(minutes=_hold_minutes(event))
+    return paid_hold_end(event, now, end) if paid_hold_end is not None else end
 
 
 # --- register ----------------------------------------------------------------------------------
@@ -196,7 +212,7 @@ def register_attendees(
     for callback in list(before_registration):
         callback(event, now)
 
-    if live_order_for(event, email) is not None:
+    if has_live_order(event, email):
         raise AlreadyRegisteredError()
 
     prices = {tt.id: (0 if complimentary else tt.price_cents) for tt, _ in lines}
@@ -215,7 +231,7 @@ def register_attendees(
         total_cents=total_cents,
         currency=paid_types[0].currency if paid_types else event.currency,
         answers=answer_values,
-        hold_expires_at=now + timedelta(minutes=_hold_minutes(event)) if paid else None,
+        hold_expires_at=_hold_end(event, now) if paid else None,
         created_at=now,
         confirmed_at=None if paid else now,
         confirmation_count=0,
@@ -246,7 +262,7 @@ def register_attendees(
             db.session.flush()
     except IntegrityError:
         give_back(event.id, {tt.id: n for tt, n in lines})
-        if live_order_for(event, email) is not None:
+        if has_live_order(event, email):
             raise AlreadyRegisteredError() from None
         raise
 
