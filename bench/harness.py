@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import logging
 import os
 import platform
 import re
@@ -174,6 +175,8 @@ class SmtpSink:
                     sink.arrivals.append(time.monotonic())
                 return "250 Message accepted for delivery"
 
+        # aiosmtpd logs every SMTP command at INFO: 50,000 lines (and their CPU) per 10,000 emails.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self.port = free_port()
         self._controller = Controller(Handler(), hostname=HOST, port=self.port)
         self._controller.start()
