@@ -11,19 +11,25 @@ import re
 import time
 from datetime import timedelta
 
-from sqlalchemy import event as sa_event
 from sqlalchemy import update
 
 from eventsite.accounts.models import Organization
 from eventsite.connections import event_settings
 from eventsite.core.db import utcnow
 from eventsite.events import display
-from eventsite.events.models import Event, EventStatus, Question, QuestionKind, TicketType
+from eventsite.events.models import (
+    Event,
+    EventStatus,
+    Question,
+    QuestionKind,
+    TicketType,
+)
 from eventsite.events.page_cache import Copy, PageCache
 from eventsite.extensions import db
 from tests.conftest import login
 from tests.events.public_helpers import card_for, visible_text
 from tests.factories import make_event, make_question, make_ticket_type
+from tests.registration.manage_support import count_queries
 
 STEPS = {"day_after": (True, 1), "keep_in_touch": (True, 30), "reconnect": (True, 90)}
 TOKEN = re.compile(r'(name="csrf_token"[^>]*value=")([^"]+)(")')
@@ -39,18 +45,8 @@ def _without_tokens(html: str) -> str:
 
 def _get(app, path: str, client=None) -> tuple[str, int]:
     """The page for a new visitor (or `client`) and the statements it took."""
-    with app.app_context():
-        engine = db.engine
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        seen.append(statement)
-
-    sa_event.listen(engine, "before_cursor_execute", count)
-    try:
+    with count_queries(app) as seen:
         response = (client or app.test_client()).get(path)
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", count)
     assert response.status_code == 200, (path, response.status_code)
     return response.get_data(as_text=True), len(seen)
 

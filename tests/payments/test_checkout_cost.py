@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event as sa_event
 from sqlalchemy.exc import OperationalError
 
 from eventsite.core.db import run_in_transaction, utcnow
@@ -19,25 +17,9 @@ from eventsite.extensions import db
 from eventsite.payments import services
 from tests.conftest import csrf_from
 from tests.payments.conftest import in_app, order_state, register, session_id_from
+from tests.registration.manage_support import count_queries
 
 _VERB_TABLE = re.compile(r"^\s*(?:(INSERT INTO|UPDATE|DELETE FROM) (\w+)|SELECT\s.*?\sFROM\s+(\w+))", re.DOTALL | re.IGNORECASE)
-
-
-@contextmanager
-def _sent(app):
-    """Every SQL statement sent while the block runs."""
-    statements: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa_event.listen(engine, "before_cursor_execute", listener)
-    try:
-        yield statements
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", listener)
 
 
 def _kinds(statements: list[str]) -> Counter:
@@ -59,7 +41,7 @@ def _post_registration(client, paid_event, email: str = "ada@example.org"):
 
 def test_a_paid_registration_writes_the_order_once_and_the_payment_once(app, client, stripe_api, paid_event):
     post = _post_registration(client, paid_event)
-    with _sent(app) as statements:
+    with count_queries(app) as statements:
         response = post()
     assert response.status_code == 303 and response.headers["Location"].startswith("https://checkout.stripe.test/")
 
