@@ -62,10 +62,12 @@ class TimestampMixin:
 
 # --- read-only transactions end with COMMIT -------------------------------------------------------
 # psycopg forgets its prepared statements at every ROLLBACK (PostgreSQL plans each query again), and
-# a request that only read used to end with one. `discard_session` commits instead when the
-# transaction wrote nothing: the same for the data, and PostgreSQL's planning, most of its CPU per
-# page, is paid once per connection rather than per request. Any statement that is not a SELECT
-# (an INSERT, an UPDATE, a SAVEPOINT, a SELECT's own locks aside) marks the transaction as a writer.
+# a request that only read used to end with one. `discard_session` commits such a transaction on the
+# driver's connection instead: the same for the data, and PostgreSQL's planning, most of its CPU per
+# page, is paid once per connection rather than per request. Only the driver commits: the ORM session
+# neither expires its objects nor runs commit hooks, and closing it finds nothing left to roll back.
+# Any statement that is not a SELECT (an INSERT, an UPDATE, a SAVEPOINT) marks the transaction as a
+# writer, and a writer, an unsaved change or a failed request is rolled back as before.
 WROTE = "eventsite.wrote"
 
 
@@ -80,11 +82,15 @@ def _note_writes(conn, cursor, statement, parameters, context, executemany) -> N
         conn.info[WROTE] = True
 
 
-def only_read(session) -> bool:
-    """The session is in a transaction that has written nothing and has nothing to write."""
+def commit_if_only_read(session) -> bool:
+    """On PostgreSQL, COMMIT the session's transaction if it wrote nothing and has nothing to write."""
     if not session.in_transaction() or session.new or session.dirty or session.deleted:
         return False
-    return session.connection().info.get(WROTE) is False
+    connection = session.connection()
+    if connection.dialect.name != "postgresql" or connection.info.get(WROTE) is not False:
+        return False
+    connection.connection.dbapi_connection.commit()
+    return True
 
 
 @event.listens_for(Engine, "connect")

@@ -119,20 +119,20 @@ def database_unavailable_response(e: Exception):
 def discard_session(exc: BaseException | None = None) -> None:
     """End the request's session even when its connection died after the response was ready.
 
-    A transaction that only read is committed (`core.db.only_read`: PostgreSQL then keeps the
-    prepared statements); anything else still open is rolled back when the session closes. On a
+    A transaction that only read is committed (`core.db.commit_if_only_read`: PostgreSQL then keeps
+    the prepared statements); anything else still open is rolled back when the session closes. On a
     connection the database has just terminated that COMMIT or ROLLBACK fails, and the error would
     escape the app as a 500 for a request that had succeeded. Such a connection is invalidated (the
     pool replaces it) and the session dropped.
     """
     from sqlalchemy.exc import DBAPIError
 
-    from eventsite.core.db import only_read
+    from eventsite.core.db import commit_if_only_read
     from eventsite.extensions import db
 
     try:
-        if exc is None and only_read(db.session()):
-            db.session.commit()  # not ROLLBACK: PostgreSQL keeps its prepared statements (core/db.py)
+        if exc is None:
+            commit_if_only_read(db.session())  # PostgreSQL keeps its prepared statements (core/db.py)
         db.session.remove()
     except DBAPIError as e:
         if not e.connection_invalidated:
