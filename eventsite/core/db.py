@@ -89,7 +89,10 @@ def commit_if_only_read(session) -> bool:
     connection = session.connection()
     if connection.dialect.name != "postgresql" or connection.info.get(WROTE) is not False:
         return False
-    connection.connection.dbapi_connection.commit()
+    try:
+        connection.connection.dbapi_connection.commit()
+    except connection.dialect.loaded_dbapi.Error:
+        return False  # the connection died: closing the session invalidates it (web.discard_session)
     return True
 
 
