@@ -15,7 +15,7 @@ export EVENTSITE_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postg
 
 help:
 	@echo "make run    set everything up and serve http://$(HOST):$(PORT) with demo data"
-	@echo "make test   set everything up and run every test (SQLite, then PostgreSQL)"
+	@echo "make test   set everything up and run every test (on SQLite and on PostgreSQL)"
 	@echo "make bench  the benchmarks against gunicorn and PostgreSQL; writes bench/RESULTS.md"
 
 $(STAMP): pyproject.toml
@@ -47,16 +47,9 @@ browser:
 	    || echo "Could not install chromium: browser tests will be reported as not run."; \
 	else echo "No /usr/bin/chromium and not root: browser tests will be reported as not run."; fi
 
+# Both databases side by side (tests/run_passes.sh); EVENTSITE_TEST_SERIAL=1 for one after the other.
 test: $(STAMP) browser
-	@set -e; \
-	echo "=== Test run 1/2: SQLite ==="; \
-	EVENTSITE_TEST_DATABASE=sqlite $(PY) -m pytest $(PYTEST_ARGS); \
-	if $(PY) -c "import psycopg,os; psycopg.connect(os.environ['EVENTSITE_TEST_POSTGRES_URL'], connect_timeout=3).close()" 2>/dev/null; then \
-	  echo "=== Test run 2/2: PostgreSQL ($$EVENTSITE_TEST_POSTGRES_URL) ==="; \
-	  EVENTSITE_TEST_DATABASE=postgres $(PY) -m pytest $(PYTEST_ARGS); \
-	elif [ "$$EVENTSITE_REQUIRE_POSTGRES" = 1 ]; then \
-	  echo "PostgreSQL at $$EVENTSITE_TEST_POSTGRES_URL does not answer and EVENTSITE_REQUIRE_POSTGRES=1." >&2; exit 1; \
-	else echo "=== Test run 2/2: PostgreSQL NOT RUN: $$EVENTSITE_TEST_POSTGRES_URL does not answer ==="; fi
+	@bash tests/run_passes.sh $(PY) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

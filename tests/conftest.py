@@ -183,6 +183,12 @@ def app(database_url, smtp_server, tmp_path_factory):
         db.engine.dispose()
 
 
+_RESTART_SEQUENCES = """
+    SELECT setval(c.oid::regclass, 1, false) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'S' AND n.nspname = current_schema()
+"""
+
+
 @pytest.fixture(autouse=True)
 def _clean_database(request):
     """Every test starts from empty tables (truncation works across threads and the live server)."""
@@ -194,11 +200,13 @@ def _clean_database(request):
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
         with db.engine.begin() as conn:
+            # DELETE, children first, rather than TRUNCATE: on PostgreSQL a TRUNCATE of every table
+            # took 110 ms (new files for each table), a DELETE of a test's few rows 4 ms, which was
+            # two minutes of the PostgreSQL pass. Ids start from 1 again, as after TRUNCATE ... RESTART.
+            for t in tables:
+                conn.execute(text(f'DELETE FROM "{t}"'))
             if conn.dialect.name == "postgresql":
-                conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-            else:
-                for t in tables:
-                    conn.execute(text(f'DELETE FROM "{t}"'))
+                conn.execute(text(_RESTART_SEQUENCES))
     application.extensions.pop("eventsite.page_cache", None)  # copies of pages of deleted events
     from eventsite.extensions import limiter
 
