@@ -19,7 +19,9 @@ answers from a copy while the copy is still exactly right:
 
 The home page works the same way (`home_fingerprint`: per event and ticket type, `updated_at` and
 whether it is sold out) and has no token. Logged-in people and anyone with a flashed message get the
-page rendered for them. Copies live in the process (`app.extensions`), at most `MAX_ENTRIES`; a
+page rendered for them. Registration keeps its sold-out refusal (the event page with "sold out" in
+its messages, answered 409) the same way, under the event's fingerprint and the refusal's text
+(`registration.views`). Copies live in the process (`app.extensions`), at most `MAX_ENTRIES`; a
 deploy starts empty. Someone changing rows by hand in SQL without touching `updated_at` is seen
 after `MAX_AGE` at the latest.
 """
@@ -44,9 +46,11 @@ from eventsite.extensions import db
 MAX_AGE = timedelta(seconds=60)
 MAX_ENTRIES = 256
 _MARK = "\x00csrf\x00"  # stands for the visitor's token in a stored copy; never in real HTML
-# What a new visitor's session may hold (Flask-WTF's token); anything else (a login, a flash) means
-# the page is rendered for her.
-_NEW_VISITOR_KEYS = frozenset({"csrf_token"})
+# What a new visitor's session may hold: Flask-WTF's token, and Flask-Login's `_fresh` (False), which
+# its session protection writes into any session that is not empty when `current_user` is loaded,
+# logged in or not (so a visitor whose page was rendered once posts with it); anything else (a login,
+# a flash) means the page is rendered for her.
+_NEW_VISITOR_KEYS = frozenset({"csrf_token", "_fresh"})
 
 # Higher domains add to the event page (events.views.event_page_context); for each addition that
 # reads rows of their own, they add here fn() -> a scalar column correlated to `events`, which
@@ -104,8 +108,14 @@ def enabled() -> bool:
 
 
 def new_visitor() -> bool:
-    """Nothing in the request makes the page hers: no login (nor a remember-me cookie), no flash."""
-    if not enabled() or request.method != "GET":
+    """A GET by someone to whom nothing in the request makes the page hers (see `anonymous`)."""
+    return request.method == "GET" and anonymous()
+
+
+def anonymous() -> bool:
+    """Nothing in the request makes the page hers: no login (nor a remember-me cookie), no flash.
+    Also asked of a POST whose answer is a stored page (registration's sold-out refusal)."""
+    if not enabled():
         return False
     if current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies:
         return False

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -44,7 +45,7 @@ from eventsite.core.errors import (
     ValidationError,
 )
 from eventsite.core.security import tokens_equal
-from eventsite.events import display
+from eventsite.events import display, page_cache
 from eventsite.events import views as event_views
 from eventsite.events.calendar import event_ics
 from eventsite.events.models import Event
@@ -55,6 +56,7 @@ from eventsite.registration.answers import answered_lines
 from eventsite.registration.errors import (
     AlreadyRegisteredError,
     RegistrationClosedError,
+    SoldOutError,
 )
 from eventsite.registration.forms import (
     Panel,
@@ -98,8 +100,8 @@ def _public_event_or_404(slug: str) -> Event:
 # --- the form on the event page ----------------------------------------------------------------
 
 def _panel(event: Event, form: RegistrationForm | None, *, step_two: bool = False,
-           messages: list[str] | None = None) -> Panel:
-    now = utcnow()
+           messages: list[str] | None = None, now: datetime | None = None) -> Panel:
+    now = now or utcnow()
     is_open = event.registration_is_open(now)
     if form is None:
         form = registration_form(event, now=now, payments_available=_payments_available())
@@ -119,9 +121,9 @@ if event_page_registration not in event_views.event_page_context:
     event_views.event_page_context.append(event_page_registration)
 
 
-def _event_page(event: Event, panel: Panel, status: int = 200):
+def _event_page(event: Event, panel: Panel, status: int = 200, *, now: datetime | None = None):
     """The event page as events.views.show renders it (every domain's callback), with `panel`."""
-    page = display.event_page(event, now=utcnow())
+    page = display.event_page(event, now=now or utcnow())
     context: dict = {}
     for callback in event_views.event_page_context:
         if callback is not event_page_registration:
@@ -152,19 +154,53 @@ def register(slug: str):
     except RegistrationClosedError as e:
         return _event_page(event, _panel(event, None, messages=[e.message]), e.status)
     except DomainError as e:
-        # Seats may have changed: a fresh form from what she posted, with the service's messages.
-        form = registration_form(event, now=utcnow(), formdata=request.form, payments_available=_payments_available())
-        if isinstance(e, ValidationError):
-            form.apply_errors(e.errors)
-        else:
-            form.add_error(e.field or "__all__", e.message)
-            form.already_registered = isinstance(e, AlreadyRegisteredError)
-        return _event_page(event, _panel(event, form), e.status)
+        return _refused(event, slug, e)
     if done.pending_payment:
         return redirect(start_payment(done.order), 303)
     flash(f"You are registered. Your ticket{'s are' if done.tickets > 1 else ' is'} on the way to "
           f"{done.email}; this page is yours, keep its link.", "success")
     return redirect(url_for(".ticket", token=done.token), 303)
+
+
+def _refused(event: Event, slug: str, error: DomainError):
+    """The event page with what the service refused. Seats may have changed: a fresh form from
+    what she posted, with the service's messages (or, when nothing is left to buy, the ticket list
+    with them).
+
+    A rush turns most of its visitors away (`registration_rush 500x100`: 500 of 600 posts), and the
+    sold-out page is the same for every new visitor but for the CSRF token: it is kept like the
+    event page (events/page_cache.py), under the event's fingerprint and the refusal's text, and
+    stored only when it shows no form (which would hold what she typed)."""
+    now = utcnow()
+    stored = _sold_out_copy(slug, error)
+    if stored is not None:
+        copy = page_cache.cache().get(*stored, now)
+        if copy is not None:
+            return page_cache.serve(copy), error.status
+    form = registration_form(event, now=now, formdata=request.form, payments_available=_payments_available())
+    if isinstance(error, ValidationError):
+        form.apply_errors(error.errors)
+    else:
+        form.add_error(error.field or "__all__", error.message)
+        form.already_registered = isinstance(error, AlreadyRegisteredError)
+    panel = _panel(event, form, now=now)
+    html, status = _event_page(event, panel, error.status, now=now)
+    if stored is not None and panel.form is None:
+        page_cache.store(*stored, html, now=now, changes_at=display.next_change(event, now))
+    return html, status
+
+
+def _sold_out_copy(slug: str, error: DomainError) -> tuple[str, tuple] | None:
+    """(name, key) under which the page answering this refusal is kept, or None when it is not:
+    another refusal than sold out, a visitor whose page is her own (logged in, a flash), or no
+    public event any more. The key is the event page's fingerprint (read now, after the refused
+    transaction) and the refusal's field and text, which are all the page shows of the error."""
+    if not isinstance(error, SoldOutError) or not page_cache.anonymous():
+        return None
+    fingerprint = page_cache.event_fingerprint(slug)
+    if fingerprint is None:
+        return None
+    return f"/events/{slug}/register", (*fingerprint, error.field, error.message)
 
 
 @dataclass(frozen=True)

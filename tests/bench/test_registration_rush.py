@@ -5,16 +5,24 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from bench import stats
 from bench.scenarios.registration_rush import RegistrationRush
 from eventsite.events.models import TicketType
 from eventsite.registration.models import Order, Ticket
 from eventsite.registration.services import register_attendees
 
+# The suite's app has no floor routes (bench/wsgi_bench.py adds them): the burst floor GETs this.
+BURST_PATH = "/healthz"
+
+
+def _rush(clients: int, capacity: int, **kw) -> RegistrationRush:
+    return RegistrationRush(clients, capacity, time_limit=60, burst_path=BURST_PATH, **kw)
+
 
 def _run(env, clients: int, capacity: int, **kw):
-    scenario = RegistrationRush(clients, capacity, time_limit=60, **kw)
+    scenario = _rush(clients, capacity, **kw)
     spec = scenario.prepare(env, 1)
-    outcome = env.run_load(spec)
+    outcome = scenario.run(env, spec)
     return scenario, spec, outcome, scenario.evaluate(env, spec, outcome)
 
 
@@ -24,7 +32,7 @@ def test_rush_sells_exactly_the_capacity_and_tells_the_rest_sold_out(live_env, c
 
     failed = [f"{c.name}: {c.detail}" for c in result.checks if not c.ok]
     assert failed == []
-    assert len(result.checks) == 8
+    assert len(result.checks) == 9
     # What the checks saw, checked again here from the database and the answers.
     with live_env.app_context() as db:
         tt = db.session.get(TicketType, spec["seeded"]["ticket_type_id"])
@@ -34,6 +42,28 @@ def test_rush_sells_exactly_the_capacity_and_tells_the_rest_sold_out(live_env, c
     assert len(emails) == capacity and all(e.startswith("rush-") for e in emails)
     assert result.counts == {"page 200": capacity + clients, "register 303": capacity, "register 409": clients}
     assert result.figures["registrations_per_s"] > 0 and result.figures["post_p99_ms"] > 0
+    # The burst floor: the same clients, each as many requests as it sent in the rush, all answered.
+    per_client = [r["requests"] for r in outcome["results"]]
+    assert sum(per_client) == capacity * 2 + clients * 2 and all(n >= 2 for n in per_client)
+    assert outcome["burst"]["results"] == [{}] * clients
+    assert stats.status_counts(outcome["burst"]["samples"]) == {"burst 200": sum(per_client)}
+    assert result.figures["burst_p99_ms"] > 0
+
+
+def test_warm_up_has_no_burst_floor(live_env):
+    scenario = _rush(2, 1)
+    spec = scenario.warmup(live_env)
+    assert "burst" not in scenario.run(live_env, spec)
+
+
+def test_the_checks_catch_a_burst_floor_that_fell_short(live_env):
+    scenario, spec, outcome, result = _run(live_env, 2, 1)
+    assert result.ok
+    outcome["burst"]["samples"].pop()
+    outcome["burst"]["samples"][0][1] = 500
+    failed = [c for c in scenario.evaluate(live_env, spec, outcome).checks if not c.ok]
+    assert [c.name for c in failed] == ["burst floor: as many requests as the rush, every answer 200"]
+    assert failed[0].detail.startswith(f"{len(outcome['burst']['samples']) - 1} of {len(outcome['burst']['samples'])} answered 200")
 
 
 def test_following_the_redirect_loads_each_ticket_page(live_env):
@@ -45,9 +75,9 @@ def test_following_the_redirect_loads_each_ticket_page(live_env):
 def test_the_checks_catch_an_oversold_ticket_type(live_env):
     """A seat sold behind the rush's back (here: one more ticket than the capacity would allow if
     the rush had sold it) makes the database checks fail."""
-    scenario = RegistrationRush(3, 4, time_limit=60)
+    scenario = _rush(3, 4)
     spec = scenario.prepare(live_env, 1)
-    outcome = live_env.run_load(spec)
+    outcome = scenario.run(live_env, spec)
     with live_env.app_context() as db:
         tt = db.session.get(TicketType, spec["seeded"]["ticket_type_id"])
         tt.capacity = 5
@@ -61,9 +91,9 @@ def test_the_checks_catch_an_oversold_ticket_type(live_env):
 
 
 def test_the_checks_catch_a_server_error_and_an_unexpected_answer(live_env):
-    scenario = RegistrationRush(2, 1, time_limit=60)
+    scenario = _rush(2, 1)
     spec = scenario.prepare(live_env, 1)
-    outcome = live_env.run_load(spec)
+    outcome = scenario.run(live_env, spec)
     assert scenario.evaluate(live_env, spec, outcome).ok
     # The same run, as if one sold-out answer had been a 500 page instead.
     samples = outcome["samples"]

@@ -210,6 +210,18 @@ def test_logged_in_people_and_flashed_messages_get_their_own_page(app, organizer
     assert "Thank you for coming" not in _get(app, path)[0]
 
 
+def test_a_visitor_whose_page_was_rendered_still_gets_copies(app, organizer):
+    """Rendering loads `current_user`, and Flask-Login's session protection then writes `_fresh`
+    (False) into her session: that does not make the page hers."""
+    path, _ = _event(app, organizer["organization_id"])
+    visitor = app.test_client()
+    _, rendering = _get(app, path, visitor)
+    with visitor.session_transaction() as session:
+        assert set(session) == {"csrf_token", "_fresh"} and session["_fresh"] is False
+    html, statements = _get(app, path, visitor)
+    assert rendering > 1 and statements == 1 and _tokens(html)
+
+
 def test_home_page_copy_follows_events_and_sales(app, organizer):
     org = organizer["organization_id"]
     _, tt_id = _event(app, org, title="Mentoring Breakfast")
