@@ -27,10 +27,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -103,9 +104,17 @@ def live_order_for(event: Event, email: str) -> Order | None:
     return db.session.scalar(select(Order).where(*_live_orders(event, email)))
 
 
+@cache
+def _live_order_query():
+    """Built once per process: a statement object keeps its SQLAlchemy cache key, so each registration
+    skips building it and walking it for the key (the same for `_code_query`)."""
+    return select(Order.id).where(Order.event_id == bindparam("event_id"), Order.buyer_email == bindparam("email"),
+                                  Order.status.in_(LIVE_ORDER_STATUSES)).limit(1)
+
+
 def has_live_order(event: Event, email: str) -> bool:
     """`live_order_for` when only whether there is one matters (no order loaded)."""
-    return db.session.scalar(select(Order.id).where(*_live_orders(event, email)).limit(1)) is not None
+    return db.session.scalar(_live_order_query(), {"event_id": event.id, "email": email}) is not None
 
 
 def order_by_token(token: str) -> Order | None:
@@ -134,10 +143,15 @@ def ticket_slots(event: Event, quantities: Mapping[Any, Any]) -> list[TicketType
     return [tt for tt in event.ticket_types for _ in range(wanted(tt))]
 
 
+@cache
+def _code_query():
+    return select(Order.id).where(Order.code == bindparam("code"))
+
+
 def _new_code() -> str:
     for _ in range(20):
         code = random_token(CODE_BITS)
-        if db.session.scalar(select(Order.id).where(Order.code == code)) is None:
+        if db.session.scalar(_code_query(), {"code": code}) is None:
             return code
     raise RuntimeError("could not find a free order code")  # pragma: no cover - 2^40 codes
 
