@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import logging
 import os
 import platform
 import re
@@ -32,6 +31,7 @@ import secrets
 import shutil
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import tempfile
@@ -144,8 +144,15 @@ def has_migrations() -> bool:
 # --- the SMTP sink -----------------------------------------------------------------------------
 
 class SmtpSink:
-    """aiosmtpd on loopback; keeps a count, the recipients, and each message's Message-ID and
-    arrival time (`time.monotonic()`, for the outbox delivery scenario), not the messages."""
+    """A minimal SMTP server on loopback, a thread per connection, that keeps a count, the
+    recipients, and each message's Message-ID and arrival time (`time.monotonic()`, for the outbox
+    delivery scenario), not the messages.
+
+    It speaks what smtplib (the app's SMTP backend) needs: HELO/EHLO without extensions, MAIL, RCPT,
+    DATA, RSET, NOOP, QUIT. It replaced aiosmtpd, which read DATA line by line in asyncio: 1.5 ms of
+    this process's CPU per 14 KB follow-up, on the same two cores as the outbox workers it measures
+    (their own cost is 6-7 ms per email), and every worker waited for it before its next message.
+    Reading DATA in 64 KiB chunks up to the terminating CRLF.CRLF costs a small fraction of that."""
 
     def __init__(self):
         self.port = 0
@@ -154,37 +161,111 @@ class SmtpSink:
         self.message_ids: list[str] = []
         self.arrivals: list[float] = []
         self._lock = threading.Lock()
-        self._controller = None
+        self._server: socketserver.ThreadingTCPServer | None = None
 
     @property
     def url(self) -> str:
         return f"smtp://{HOST}:{self.port}"
 
     def start(self) -> None:
-        from aiosmtpd.controller import Controller
-
         sink = self
 
-        class Handler:
-            async def handle_DATA(self, server, session, envelope):
-                message_id = _message_id_of(envelope.original_content or envelope.content or b"")
-                with sink._lock:
-                    sink.count += 1
-                    sink.recipients.extend(envelope.rcpt_tos)
-                    sink.message_ids.append(message_id)
-                    sink.arrivals.append(time.monotonic())
-                return "250 Message accepted for delivery"
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                sink._serve(_SmtpConnection(self.request))
 
-        # aiosmtpd logs every SMTP command at INFO: 50,000 lines (and their CPU) per 10,000 emails.
-        logging.getLogger("mail.log").setLevel(logging.WARNING)
-        self.port = free_port()
-        self._controller = Controller(Handler(), hostname=HOST, port=self.port)
-        self._controller.start()
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server((HOST, 0), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, name="smtp-sink", daemon=True).start()
 
     def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def _serve(self, conn: _SmtpConnection) -> None:
+        """One SMTP session, command after command, until QUIT or the client hangs up."""
+        conn.reply(b"220 eventsite bench sink")
+        recipients: list[str] = []
+        while (line := conn.line()) is not None:
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO", b"NOOP"):
+                conn.reply(b"250 OK")
+            elif verb in (b"MAIL", b"RSET"):
+                recipients = []
+                conn.reply(b"250 OK")
+            elif verb == b"RCPT":
+                recipients.append(line.partition(b"<")[2].partition(b">")[0].decode("utf-8", "replace"))
+                conn.reply(b"250 OK")
+            elif verb == b"DATA" and recipients:
+                conn.reply(b"354 End data with <CR><LF>.<CR><LF>")
+                data = conn.data()
+                if data is None:
+                    return
+                self._record(recipients, _message_id_of(data))
+                recipients = []
+                conn.reply(b"250 Message accepted for delivery")
+            elif verb == b"QUIT":
+                conn.reply(b"221 Bye")
+                return
+            else:
+                conn.reply(b"503 Bad sequence of commands" if verb == b"DATA" else b"502 Command not implemented")
+
+    def _record(self, recipients: list[str], message_id: str) -> None:
+        with self._lock:
+            self.count += 1
+            self.recipients.extend(recipients)
+            self.message_ids.append(message_id)
+            self.arrivals.append(time.monotonic())
+
+
+class _SmtpConnection:
+    """The client's socket, read in chunks: command lines, and DATA up to CRLF.CRLF."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.buffer = bytearray()
+
+    def reply(self, text: bytes) -> None:
+        self.sock.sendall(text + b"\r\n")
+
+    def _fill_until(self, marker: bytes, start: int = 0) -> int:
+        """Index of `marker` in the buffer from `start`, reading more as needed; -1 at EOF."""
+        while (found := self.buffer.find(marker, start)) < 0:
+            start = max(start, len(self.buffer) - len(marker) + 1)
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                return -1
+            if not chunk:
+                return -1
+            self.buffer += chunk
+        return found
+
+    def line(self) -> bytes | None:
+        end = self._fill_until(b"\r\n")
+        if end < 0:
+            return None
+        line = bytes(self.buffer[:end])
+        del self.buffer[:end + 2]
+        return line
+
+    def data(self) -> bytes | None:
+        """The message as sent (still dot-stuffed: only its header block is read), None at EOF."""
+        if self.buffer.startswith(b".\r\n"):  # an empty message
+            del self.buffer[:3]
+            return b""
+        end = self._fill_until(b"\r\n.\r\n")
+        if end < 0:
+            return None
+        data = bytes(self.buffer[:end + 2])
+        del self.buffer[:end + 5]
+        return data
 
 
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.+?)\r?$", re.IGNORECASE | re.MULTILINE)

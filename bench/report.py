@@ -39,13 +39,21 @@ def verdicts(scenario: Scenario, results: list[RunResult]) -> list[tuple[str, bo
     return out
 
 
+def timings_text(timings: dict[str, float]) -> str:
+    """"floor constant 14 s, registration_rush 50x1000 61 s, ...": where a session's wall time went."""
+    return ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items())
+
+
 def render(*, info: dict[str, str], command: str, server: str, runs: int,
            scenarios: list[Scenario], results: dict[str, list[RunResult]], started: datetime,
-           duration_s: float, load_end: str) -> str:
+           duration_s: float, load_end: str, timings: dict[str, float] | None = None) -> str:
+    spent = (f" (set-up, warm-up, seeding, runs and checks of each scenario: {timings_text(timings)})"
+             if timings else "")
     lines = [
         "# Benchmark results",
         "",
-        f"- **Date:** {started.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC; the whole session took {duration_s:.0f} s",
+        f"- **Date:** {started.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC; the whole session took "
+        f"{duration_s:.0f} s{spent}",
         f"- **Command:** `{command}`",
         f"- **Machine:** {info['cores']} cores ({info['cpu']}), {info['memory']} memory, {info['os']}",
         f"- **Software:** Python {info['python']}, PostgreSQL {info['postgresql']} (127.0.0.1), gunicorn {info['gunicorn']}",

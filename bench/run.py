@@ -75,28 +75,38 @@ def one_line(sc: Scenario, r: RunResult) -> str:
 
 
 def run_scenarios(env: BenchEnvironment, chosen: list[Scenario], runs: int, *,
-                  profile: Path | None = None) -> dict[str, list[RunResult]]:
-    """Warm-ups, then `runs` rounds of every scenario in turn (so drift hits all alike)."""
+                  profile: Path | None = None, timings: dict[str, float] | None = None) -> dict[str, list[RunResult]]:
+    """Warm-ups, then `runs` rounds of every scenario in turn (so drift hits all alike). `timings`,
+    when given, gets each scenario's wall time (set-up, warm-up, seeding, runs and checks): issue 7
+    wants the whole of `make bench` under 10 minutes, and this says where they go."""
+    timings = {} if timings is None else timings
     results: dict[str, list[RunResult]] = {sc.name: [] for sc in chosen}
     for sc in chosen:
+        t0 = time.monotonic()
         sc.setup(env)
         spec = sc.warmup(env)
         if spec is not None:
             log(f"warm-up for {sc.name}")
             sc.run(env, spec)
+        timings[sc.name] = timings.get(sc.name, 0.0) + time.monotonic() - t0
     with env.profiling(profile) if profile else contextlib.nullcontext():
-        _rounds(env, chosen, runs, results)
+        _rounds(env, chosen, runs, results, timings)
+    log("wall time per scenario: " + report.timings_text(timings))
     return results
 
 
-def _rounds(env: BenchEnvironment, chosen: list[Scenario], runs: int, results: dict[str, list[RunResult]]) -> None:
+def _rounds(env: BenchEnvironment, chosen: list[Scenario], runs: int, results: dict[str, list[RunResult]],
+            timings: dict[str, float]) -> None:
     for run in range(1, runs + 1):
         for sc in chosen:
+            t0 = time.monotonic()
             spec = sc.prepare(env, run)
             outcome = sc.run(env, spec)
             result = sc.evaluate(env, spec, outcome)
+            took = time.monotonic() - t0
+            timings[sc.name] = timings.get(sc.name, 0.0) + took
             results[sc.name].append(result)
-            log(f"[run {run}/{runs}] {sc.name}: {one_line(sc, result)}")
+            log(f"[run {run}/{runs}] {sc.name} ({took:.0f} s): {one_line(sc, result)}")
 
 
 def tune(env: BenchEnvironment, chosen: list[Scenario], grid: str) -> str:
@@ -148,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(table)
                 return 0
             profile = ROOT / "bench" / "out" / f"profile-{started:%Y%m%d-%H%M%S}.txt" if args.profile else None
-            results = run_scenarios(env, runnable, args.runs, profile=profile)
+            timings: dict[str, float] = {}
+            results = run_scenarios(env, runnable, args.runs, profile=profile, timings=timings)
             server = env.server.settings
         import os
 
@@ -161,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     text = report.render(info=info, command=command, server=server, runs=args.runs, scenarios=chosen,
-                         results=results, started=started, duration_s=time.monotonic() - t0, load_end=load_end)
+                         results=results, started=started, duration_s=time.monotonic() - t0, load_end=load_end,
+                         timings=timings)
     print(text)
     if not args.no_write:
         args.output.write_text(text)

@@ -61,9 +61,11 @@ def test_the_report_shows_medians_targets_floors_and_failed_checks():
               "gunicorn": "23", "load average": "0.10 0.20 0.30"},
         command="python -m bench", server="2 workers x 2 threads", runs=3, scenarios=[floor, rush],
         results={floor.name: floors, rush.name: runs}, started=datetime(2030, 1, 1, tzinfo=timezone.utc),
-        duration_s=60, load_end="1.00 1.00 1.00")
+        duration_s=60, load_end="1.00 1.00 1.00", timings={floor.name: 12.4, rush.name: 47.6})
     assert "| registration_rush 50x1000 | registrations/s | 120 | 110 | 130 | at least 100 completed registrations/s | yes |" in text
     assert "| registration_rush 50x1000 | POST p99 (ms) | 480.0 | 470.0 | 490.0 | POST p99 under 500 ms | yes |" in text
     assert "requests/s ÷ floor select1 | 24%" in text  # 240 / 1000
     assert "**failed** in 2 of 3 runs" in text
     assert "✗ exactly 1000 valid tickets in the database (999)" in text
+    assert ("the whole session took 60 s (set-up, warm-up, seeding, runs and checks of each scenario: "
+            "floor select1 12 s, registration_rush 50x1000 48 s)") in text

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 
 from bench.scenarios.followup_planning import FollowupPlanning
-from eventsite.connections.models import NetworkingProfile
+from eventsite.connections.models import FollowUpRun, NetworkingProfile, Suggestion
 from eventsite.core.db import utcnow
 from eventsite.core.mail.models import OutboxMessage
 from eventsite.events.models import Event
@@ -49,3 +49,19 @@ def test_the_day_after_step_queues_one_email_per_eligible_attendee_once(app):
         db.session.commit()
     names = {c.name for c in scenario.evaluate(env, spec, outcome).checks if not c.ok}
     assert names == {"one day-after email per eligible attendee (50), none for anyone else"}
+
+    # The next run reuses the event: it first undoes everything the step wrote (the tampered outbox
+    # included), then the step does the same work again and every check holds.
+    again = scenario.prepare(env, 2)
+    assert (again["event_id"], again["eligible"]) == (spec["event_id"], spec["eligible"])
+    with env.app_context() as db:
+        assert db.session.scalar(select(func.count()).select_from(Suggestion).where(
+            Suggestion.event_id == spec["event_id"])) == 0
+        assert db.session.scalar(select(func.count()).select_from(FollowUpRun).where(
+            FollowUpRun.event_id == spec["event_id"])) == 0
+        assert db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.key.like("followup:%"))) == 0
+        assert again["outbox_before"] == db.session.scalar(select(func.count()).select_from(OutboxMessage))
+    second = scenario.evaluate(env, again, scenario.run(env, again))
+    assert failed(second) == []
+    assert (second.figures["emails"], second.figures["suggestions"]) == (50, result.figures["suggestions"])
