@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
@@ -34,7 +34,7 @@ from eventsite.checkin.models import METHODS, Scan, ScanAction, ScanResult
 from eventsite.core.db import utcnow
 from eventsite.core.errors import NotFoundError, ValidationError
 from eventsite.core.text import format_local
-from eventsite.events.models import Event
+from eventsite.events.models import Event, Question
 from eventsite.extensions import db
 from eventsite.registration.answers import format_answer
 from eventsite.registration.models import Order, OrderStatus, Ticket, TicketStatus
@@ -211,15 +211,23 @@ def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat().replace("+00:00", "Z") if dt is not None else None
 
 
+# Only the questions shown at the door, in the order of `Event.questions`, as plain rows: cheaper than
+# loading every question of the event as objects on each admission. Built once per process.
+_DOOR_QUESTIONS = (
+    select(Question.id, Question.label, Question.kind)
+    .where(Question.event_id == bindparam("event_id"), Question.show_at_door.is_(True))
+    .order_by(Question.position, Question.id)
+)
+
+
 def door_answers(event: Event, order: Order) -> list[tuple[str, str]]:
     """The answers of `order` to the questions the organizer marked "show at the door", in order."""
     answers = order.answers or {}
     out = []
-    for q in event.questions:
-        if q.show_at_door:
-            text = format_answer(answers.get(str(q.id)), q.kind)
-            if text:
-                out.append((q.label, text))
+    for question_id, label, kind in db.session.execute(_DOOR_QUESTIONS, {"event_id": event.id}):
+        text = format_answer(answers.get(str(question_id)), kind)
+        if text:
+            out.append((label, text))
     return out
 
 
@@ -259,13 +267,36 @@ def current_checkin(ticket: Ticket) -> Scan | None:
 
 # --- check in ---------------------------------------------------------------------------------
 
-def _load_ticket(**where) -> Ticket | None:
-    ((column, value),) = where.items()
-    return db.session.scalar(
-        select(Ticket).where(getattr(Ticket, column) == value)
+def _ticket_statement(column):
+    return (
+        select(Ticket).where(column == bindparam("value"))
         .options(joinedload(Ticket.order), joinedload(Ticket.ticket_type))
         .execution_options(populate_existing=True)
     )
+
+
+# The statements of every scan, built once per process (building them cost more CPU than running them).
+_TICKET_BY = {"secret": _ticket_statement(Ticket.secret), "id": _ticket_statement(Ticket.id)}
+_CLAIM = (
+    update(_tickets)
+    .where(_tickets.c.id == bindparam("ticket_id"), _tickets.c.checked_in_at.is_(None),
+           _tickets.c.status == TicketStatus.VALID.value)
+    .values(checked_in_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+_INSERT_SCAN = {
+    (dialect, replayable): (
+        insert(Scan.__table__).on_conflict_do_nothing(index_elements=["event_id", "request_id"])
+        if replayable else insert(Scan.__table__)
+    ).returning(Scan.__table__.c.id)
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+    for replayable in (True, False)
+}
+
+
+def _load_ticket(**where) -> Ticket | None:
+    ((column, value),) = where.items()
+    return db.session.scalar(_TICKET_BY[column], {"value": value})
 
 
 def _other_event_title(event: Event, ticket: Ticket) -> str | None:
@@ -292,13 +323,7 @@ def _judge(event: Event, ticket: Ticket | None) -> ScanResult | None:
 
 def _claim(ticket: Ticket, now: datetime) -> bool:
     """The conditional UPDATE: True if this call checked the ticket in."""
-    won = db.session.execute(
-        update(_tickets)
-        .where(_tickets.c.id == ticket.id, _tickets.c.checked_in_at.is_(None),
-               _tickets.c.status == TicketStatus.VALID.value)
-        .values(checked_in_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    won = db.session.execute(_CLAIM, {"ticket_id": ticket.id, "now": now}).rowcount == 1
     if won:
         set_committed_value(ticket, "checked_in_at", now)
     return won
@@ -319,11 +344,9 @@ def _insert_scan(values: dict) -> int | None:
     `INSERT ... ON CONFLICT (event_id, request_id) DO NOTHING RETURNING id`, on PostgreSQL and on
     SQLite alike: if the same request is in flight in another transaction, PostgreSQL waits for it
     to commit, then does nothing. One statement instead of a pre-check and a savepoint."""
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(Scan.__table__).values(**values)
-    if values.get("request_id") is not None:
-        statement = statement.on_conflict_do_nothing(index_elements=["event_id", "request_id"])
-    return db.session.execute(statement.returning(Scan.__table__.c.id)).scalar_one_or_none()
+    dialect = "postgresql" if db.session.get_bind().dialect.name == "postgresql" else "sqlite"
+    statement = _INSERT_SCAN[dialect, values.get("request_id") is not None]
+    return db.session.execute(statement, values).scalar_one_or_none()
 
 
 def _scan_once(event: Event, ticket: Ticket | None, *, staff, door: str, request_id: str | None,

@@ -80,6 +80,31 @@ def test_token_of_a_deactivated_user_is_401(app, api, owner):
     assert_json_error(api.get("/api/v1/events"), 401, "unauthorized")
 
 
+def test_a_token_carries_every_membership_of_its_user(app, client, owner):
+    """The token's user comes with her memberships in one statement (joined): each organization's
+    role still decides, event by event."""
+    from eventsite.accounts.services import add_member
+    from eventsite.events.models import CheckinAssignment
+
+    with app.app_context():
+        own = make_event(owner["organization_id"], slug="own-gala", title="Own Gala")
+        other = make_organizer("second-org@example.org")
+        door = make_event(other.memberships[0].organization_id, slug="their-door", title="Their Door")
+        make_event(other.memberships[0].organization_id, slug="their-other")
+        ada = db.session.get(User, owner["id"])
+        membership = add_member(other.memberships[0].organization, ada, Role.CHECKIN)
+        db.session.add(CheckinAssignment(membership_id=membership.id, event_id=door.id))
+        db.session.commit()
+        assert own.id and door.id
+    api = ApiClient(client, owner["token"])
+
+    assert api.get("/api/v1/events/own-gala").get_json()["title"] == "Own Gala"
+    assert_json_error(api.get("/api/v1/events/their-door"), 403, "forbidden")
+    assert_json_error(api.get("/api/v1/events/their-other"), 404, "not_found")
+    scan = api.post("/api/v1/events/their-door/checkins", {"secret": "NOPE"})
+    assert scan.status_code == 201 and scan.get_json()["result"] == "unknown"
+
+
 # --- 404 and 403 -------------------------------------------------------------------------------
 
 def test_another_organizations_event_is_404(api, app, dbq):

@@ -52,6 +52,22 @@ def test_ok_admits_once_and_tells_the_door_who_and_what(door, tickets, ctx):
     assert result.to_json()["ticket"]["door_answers"] == [{"question": "Dietary requirements", "answer": "Vegan, no nuts"}]
 
 
+def test_door_answers_follow_the_question_order_and_kind(door, tickets, ctx):
+    """Only questions shown at the door, ordered by position (not by id); a checkbox reads Yes."""
+    from eventsite.events.models import Question, QuestionKind
+    from tests.factories import make_question
+
+    event = db.session.get(Event, door.event_id)
+    db.session.get(Question, door.diet_question_id).position = 2
+    badge = make_question(event, label="Wheelchair access", kind=QuestionKind.CHECKBOX, show_at_door=True,
+                          position=1)
+    [secret] = tickets(name="Hedy Lamarr", answers={str(door.diet_question_id): "Vegetarian",
+                                                    str(badge.id): True, str(door.company_question_id): "MGM"})
+    result = _scan(door, secret)
+
+    assert result.door_answers == [("Wheelchair access", "Yes"), ("Dietary requirements", "Vegetarian")]
+
+
 def test_second_scan_says_already_with_when_where_and_by_whom(door, tickets, ctx, organizer):
     [secret] = tickets(name="Grace Hopper")
     event = db.session.get(Event, door.event_id)
