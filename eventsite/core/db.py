@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import DateTime, MetaData, Table, event, text
+from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 from sqlalchemy.types import TypeDecorator
 
@@ -201,3 +201,27 @@ def run_in_transaction(work, *, session=None, attempts: int = 6, base_delay: flo
                 raise
             time.sleep(random.uniform(0, base_delay * (2 ** attempt)))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def insert_unnest(connection: Connection, table: Table, rows: list[dict], *, tail: str = "") -> CursorResult:
+    """INSERT `rows` (dicts with the same keys, column names) into `table` on PostgreSQL as one
+    `INSERT ... SELECT * FROM unnest(<one array per column>) <tail>`, on `connection`.
+
+    Why not SQLAlchemy's multi-row VALUES: its text has a placeholder per value (7,000 for 500
+    outbox rows), too long for psycopg's cache, so psycopg parses it again in Python for every
+    batch (about 50 ms per 500 outbox rows), and an executemany without RETURNING is a statement per
+    row. This text is the same for any number of rows: parsed once, planned once. The values go
+    through each column type's own bind processing (enums, JSON), as SQLAlchemy's INSERT sends them.
+    """
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    columns = [table.c[name] for name in rows[0]]
+    arrays, casts = {}, []
+    for n, column in enumerate(columns):
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        values = [row[column.name] for row in rows]
+        arrays[f"c{n}"] = [process(v) for v in values] if process else values
+        casts.append(f"CAST(:c{n} AS {column.type.compile(dialect=dialect)}[])")
+    statement = text(f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) "
+                     f"SELECT * FROM unnest({', '.join(casts)}) {tail}")
+    return connection.execute(statement, arrays)

@@ -92,6 +92,28 @@ def test_a_mailbox_is_the_recipient_the_outbox_would_make_from_its_formatted_str
         assert checked_recipient(mailbox(name, address)) == _one_recipient(format_address(name, address))
 
 
+PLAIN = ["dana@example.org", "Dana.O'Neil+events@mail.example.co.uk", "a!#$%&*/=?^_`{|}~-@x-y.org", "a@b",
+         "first.last@sub-1.example"]
+
+
+@pytest.mark.parametrize("address", PLAIN + ["a..b@c.org", ".a@c.org", "a.@c.org", "a@c..org", "a@-c.org."])
+def test_a_plain_address_is_the_mailbox_the_email_parser_makes_of_it(address):
+    """mailbox() skips the parser for a plain dot-atom address: it must give what the parser gives
+    (or parse, and refuse, what is not plain)."""
+    from email.errors import HeaderParseError
+    from email.headerregistry import Address
+
+    try:
+        parsed = Address(display_name="Dana O'Neil", addr_spec=address)
+    except (ValueError, IndexError, HeaderParseError):
+        with pytest.raises(ValueError):
+            checked_recipient(mailbox("Dana O'Neil", address))
+        return
+    made = mailbox("Dana O'Neil", address)
+    assert (str(made), made.username, made.domain) == (str(parsed), parsed.username, parsed.domain)
+    assert checked_recipient(made) == _one_recipient(format_address("Dana O'Neil", address))
+
+
 @pytest.mark.parametrize("address", ["jörg@example.org", "a@", "@b.org", "", "a b@c.org", "a@b@c.org",
                                      "a@b.org, c@d.org"])
 def test_a_mailbox_refuses_what_the_outbox_refuses(address):

@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from flask import current_app
 from sqlalchemy import select
 
-from eventsite.core.db import utcnow
+from eventsite.core.db import insert_unnest, utcnow
 from eventsite.core.mail.models import OutboxMessage, OutboxStatus
 from eventsite.extensions import db
 
@@ -45,13 +45,24 @@ def format_address(name: str | None, email: str) -> str:
     return str(address)
 
 
+# An address the email parser takes as it is: a dot-atom local part (RFC 5322 atext) and a domain of
+# letters, digits and hyphens, dot-separated. Anything else (quotes, comments, non-ASCII ...) is parsed.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDR_SPEC = re.compile(
+    rf"(?P<user>{_ATEXT}(?:\.{_ATEXT})*)@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)\Z")
+
+
 def mailbox(name: str | None, email: str) -> Address:
     """The mailbox `format_address(name, email)` formats, checked as the outbox checks a `to` (one
     address with a user and a domain): ValueError when it cannot be used. Bulk queueing
     (`enqueue_deferred_many`) takes it as `to` without formatting and parsing it again, which is most of
     the cost of queueing a small row."""
+    display_name, addr_spec = header_safe(name or ""), header_safe(email)
+    plain = _PLAIN_ADDR_SPEC.match(addr_spec)
+    if plain:  # what the parser would make of it, without running the parser (70-80 µs an address)
+        return Address(display_name=display_name, username=plain["user"], domain=plain["domain"])
     try:
-        address = Address(display_name=header_safe(name or ""), addr_spec=header_safe(email))
+        address = Address(display_name=display_name, addr_spec=addr_spec)
     except (ValueError, IndexError, HeaderParseError) as e:
         raise ValueError(f"enqueue_email: unusable recipient {email!r}: {e}") from e
     if not address.username or not address.domain:
@@ -235,14 +246,16 @@ def _row(email: QueuedEmail, domain: str) -> dict:
 
 
 def _insert_new(rows: list[dict]) -> list[str]:
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     order = {row["key"]: n for n, row in reversed(list(enumerate(rows)))}  # first of a repeated key wins
     unique = [rows[n] for n in sorted(order.values())]
+    if db.session.get_bind().dialect.name == "postgresql":
+        inserted = set(insert_unnest(db.session.connection(), OutboxMessage.__table__, unique,
+                                     tail="ON CONFLICT (key) DO NOTHING RETURNING key").scalars())
+        return [row["key"] for row in unique if row["key"] in inserted]
+    from sqlalchemy.dialects.sqlite import insert
+
     # Core on the table with the rows as parameters: one statement compiled once (cached), sent by
-    # SQLAlchemy's "insertmanyvalues" as multi-row INSERTs with RETURNING.
+    # SQLAlchemy's "insertmanyvalues" as multi-row INSERTs with RETURNING (SQLite parses them in C).
     table = OutboxMessage.__table__
     statement = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
     inserted = set(db.session.connection().execute(statement, unique).scalars())
