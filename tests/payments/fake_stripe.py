@@ -115,6 +115,11 @@ class FakeStripe:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # http.server sends the headers and the body in two writes: with Nagle's algorithm on, the
+            # body waited for the client's delayed ACK of the headers, 40 ms on every call on Linux
+            # loopback, which the benchmark's checkouts spent waiting on a Stripe that real servers
+            # answer without (bench.checkout_cpu: 60 ms wall per POST for 16 ms of CPU).
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # quiet
                 pass
