@@ -18,16 +18,12 @@ compare two trees back to back, alternately.
 from __future__ import annotations
 
 import argparse
-import re
 import secrets
-import statistics
 import time
 import uuid
 from contextlib import contextmanager
 
-from sqlalchemy import event as sa_event
-
-from bench.inprocess import Meter, SeedEnv, scratch_app
+from bench.inprocess import Meter, SeedEnv, print_waits, scratch_app, statement_waits
 from bench.scenarios.checkin import ALPHABET, Checkin
 
 WARMUP = 50
@@ -73,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
         for n, (code, expected) in enumerate(plan[:WARMUP]):
             _check(scan(code, n), expected)
-        waits = _statement_waits(app)
+        waits = statement_waits(app)
         meter = Meter(app, profile=args.profile > 0)
         for n, (code, expected) in enumerate(plan[WARMUP:], WARMUP):
             _check(meter.time(expected, lambda code=code, n=n: scan(code, n)), expected)
@@ -81,9 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         total = sum(meter.calls.values())
         print(f"all  {sum(meter.cpu.values()) / total * 1000:6.2f} ms CPU, "
               f"{sum(meter.sql.values()) / total:4.1f} statements (mean of {total})")
-        print("median wait per statement, slowest first:")
-        for statement, times in sorted(waits.items(), key=lambda kv: -statistics.median(kv[1])):
-            print(f"{statistics.median(times) * 1000:7.2f} ms x{len(times):5d}  {statement}")
+        print_waits(waits)
     return 0
 
 
@@ -91,25 +85,6 @@ def _check(response, expected: str) -> None:
     assert response.status_code == 201, (response.status_code, response.get_data(as_text=True))
     result = response.get_json()["result"]
     assert result == expected, (result, expected)
-
-
-def _statement_waits(app) -> dict[str, list[float]]:
-    """Wall time per statement text (first 100 characters), filled as statements run."""
-    from eventsite.extensions import db
-
-    waits: dict[str, list[float]] = {}
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        conn.info["bench.t0"] = time.perf_counter()
-
-    def after(conn, cursor, statement, parameters, context, executemany):
-        waits.setdefault(re.sub(r"\s+", " ", statement)[:100], []).append(time.perf_counter() - conn.info["bench.t0"])
-
-    with app.app_context():
-        engine = db.engine
-    sa_event.listen(engine, "before_cursor_execute", before)
-    sa_event.listen(engine, "after_cursor_execute", after)
-    return waits
 
 
 if __name__ == "__main__":

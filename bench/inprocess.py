@@ -11,7 +11,9 @@ import cProfile
 import logging
 import os
 import pstats
+import re
 import secrets
+import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -93,3 +95,29 @@ class Meter:
                   f"(mean of {n})")
         if self.profile and top:
             pstats.Stats(self.profile).sort_stats("cumulative").print_stats(top)
+
+
+def statement_waits(app: Flask) -> dict[str, list[float]]:
+    """Wall time the driver waited for each statement (PostgreSQL's work plus the round trip), by
+    statement text (its first 100 characters), filled as statements run; `print_waits` shows it."""
+    from eventsite.extensions import db
+
+    waits: dict[str, list[float]] = {}
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        conn.info["bench.t0"] = time.perf_counter()
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        waits.setdefault(re.sub(r"\s+", " ", statement)[:100], []).append(time.perf_counter() - conn.info["bench.t0"])
+
+    with app.app_context():
+        engine = db.engine
+    sa_event.listen(engine, "before_cursor_execute", before)
+    sa_event.listen(engine, "after_cursor_execute", after)
+    return waits
+
+
+def print_waits(waits: dict[str, list[float]]) -> None:
+    print("median wait per statement, slowest first:")
+    for statement, times in sorted(waits.items(), key=lambda kv: -statistics.median(kv[1])):
+        print(f"{statistics.median(times) * 1000:7.2f} ms x{len(times):4d}  {statement}")

@@ -12,13 +12,8 @@ slowest first. Wall times drift with the machine's load: compare two trees back 
 from __future__ import annotations
 
 import argparse
-import re
-import statistics
-import time
 
-from sqlalchemy import event as sa_event
-
-from bench.inprocess import Meter, SeedEnv, scratch_app
+from bench.inprocess import Meter, SeedEnv, print_waits, scratch_app, statement_waits
 
 TICKETS = 5000
 PER_PAGE = 50
@@ -32,20 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     with scratch_app() as app:
         slug = _seed(app)
         client = _logged_in(app)
-        waits: dict[str, list[float]] = {}
-
-        def before(conn, cursor, statement, parameters, context, executemany):
-            conn.info["bench.t0"] = time.perf_counter()
-
-        def after(conn, cursor, statement, parameters, context, executemany):
-            waits.setdefault(re.sub(r"\s+", " ", statement)[:100], []).append(time.perf_counter() - conn.info["bench.t0"])
-
-        from eventsite.extensions import db
-
-        with app.app_context():
-            engine = db.engine
-        sa_event.listen(engine, "before_cursor_execute", before)
-        sa_event.listen(engine, "after_cursor_execute", after)
+        waits = statement_waits(app)
         meter = Meter(app, profile=args.profile > 0)
         pages = TICKETS // PER_PAGE
         for i in range(args.pages):
@@ -53,9 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             response = meter.time("GET", lambda p=page: client.get(f"/organizer/events/{slug}/registrations?page={p}"))
             assert response.status_code == 200, response.status_code
         meter.report(top=args.profile)
-        print("median wait per statement, slowest first:")
-        for statement, times in sorted(waits.items(), key=lambda kv: -statistics.median(kv[1])):
-            print(f"{statistics.median(times) * 1000:7.2f} ms x{len(times):4d}  {statement}")
+        print_waits(waits)
     return 0
 
 
