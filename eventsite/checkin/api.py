@@ -12,7 +12,7 @@ import json
 
 from flask import jsonify, request
 
-from eventsite.checkin import services
+from eventsite.checkin import codes, services
 from eventsite.core import api
 from eventsite.core.api import Field, bp, check_fields
 from eventsite.core.db import run_in_transaction
@@ -23,7 +23,7 @@ CHECKIN_FIELDS: dict[str, Field] = {
     "secret": Field("string", "What the ticket's QR code holds (spaces, dashes and case are ignored). Any other "
                               "text is answered `unknown`.", schema={"examples": ["7KQ2M9XPA3RTW4HV5NB8CJ6DFE"]}),
     "door": Field("string", "The door's label, shown in the log and to the other doors.", nullable=True,
-                  schema={"maxLength": services.DOOR_MAX, "examples": ["Main entrance"]}),
+                  schema={"maxLength": codes.DOOR_MAX, "examples": ["Main entrance"]}),
     "request_id": Field("string", "Your id for this request, new for each scan (a UUID): sending the same id "
                                   "again answers the original answer and records nothing.", nullable=True,
                         schema={"pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$"}),

@@ -17,11 +17,12 @@ and the row count says who won. Every scan, admitted or not, writes one `Scan` r
 Nothing a scanner sends makes this raise: empty, huge, binary, non-UTF-8 or otherwise impossible
 codes are `unknown`. Only a malformed `door` or `request_id` (which the screen itself sends) is a
 `ValidationError`.
+
+What a scanner and the screen send is cleaned in `checkin.codes`; the answers (`CheckinResult`,
+`UndoResult`) are built in `checkin.results`.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
@@ -30,239 +31,26 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from eventsite.checkin.models import METHODS, Scan, ScanAction, ScanResult
+from eventsite.checkin.codes import (
+    _clean_method,
+    clean_door,
+    clean_request_id,
+    normalize_code,
+    printable,
+)
+from eventsite.checkin.models import Scan, ScanAction, ScanResult
+from eventsite.checkin.results import CheckinResult, UndoResult, _describe
 from eventsite.core.db import utcnow
-from eventsite.core.errors import NotFoundError, ValidationError
-from eventsite.core.text import format_local
-from eventsite.events.models import Event, Question
+from eventsite.core.errors import NotFoundError
+from eventsite.events.models import Event
 from eventsite.extensions import db
-from eventsite.registration.answers import format_answer
-from eventsite.registration.models import Order, OrderStatus, Ticket, TicketStatus
-from eventsite.registration.qr import SECRET_RE
-
-MAX_RAW_CODE = 1024  # longer than any ticket code by far: a scanner that sent this sent garbage
-DOOR_MAX = 40
-REQUEST_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,63}")
-_SEPARATORS = re.compile(r"[\s-]+")  # "ABCD EFGH-..." typed from paper
+from eventsite.registration.models import OrderStatus, Ticket, TicketStatus
 
 _tickets = Ticket.__table__
 
 
-# --- input ------------------------------------------------------------------------------------
-
-def normalize_code(raw: object) -> str | None:
-    """The ticket secret in `raw` (stripped, spaces and dashes removed, upper-cased), or None when it
-    cannot be one: not text, not UTF-8, empty, huge, or anything but ASCII letters and digits."""
-    if isinstance(raw, (bytes, bytearray, memoryview)):
-        raw = bytes(raw)
-        if len(raw) > MAX_RAW_CODE:
-            return None
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    if not isinstance(raw, str) or len(raw) > MAX_RAW_CODE:
-        return None
-    code = _SEPARATORS.sub("", raw)
-    if not code.isascii():  # before upper(): "ﬁ".upper() is "FI"
-        return None
-    code = code.upper()
-    return code if SECRET_RE.fullmatch(code) else None
-
-
-def printable(raw: object, limit: int = 64) -> str:
-    """What was scanned, safe for the log and for any database: printable characters only (NUL,
-    lone surrogates and other controls become "?"), cut to `limit`."""
-    if isinstance(raw, (bytes, bytearray, memoryview)):
-        raw = bytes(raw[: limit * 4]).decode("utf-8", errors="replace")
-    if not isinstance(raw, str):
-        return ""
-    text = "".join(c if c.isprintable() else "?" for c in raw[: limit + 1].strip())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def clean_door(door: object) -> str:
-    """The door label ("Main entrance", "B"): printable, spaces collapsed, at most 40 characters."""
-    if door is None:
-        return ""
-    if not isinstance(door, str):
-        raise ValidationError({"door": "The door must be text, e.g. \"Main entrance\"."})
-    text = " ".join("".join(c if c.isprintable() else " " for c in door).split())
-    if len(text) > DOOR_MAX:
-        raise ValidationError({"door": f"Use at most {DOOR_MAX} characters for the door's name."})
-    return text
-
-
-def clean_request_id(request_id: object) -> str | None:
-    if request_id is None or request_id == "":
-        return None
-    if not isinstance(request_id, str) or not REQUEST_ID_RE.fullmatch(request_id):
-        raise ValidationError({"request_id": "Use 8 to 64 letters, digits, dots, dashes, colons or underscores "
-                                             "(a UUID is fine), new for each scan."})
-    return request_id
-
-
-def _clean_method(method: object) -> str:
-    return method if isinstance(method, str) and method in METHODS else ""
-
-
 def _staff_name(staff) -> str:
     return (getattr(staff, "display_name", "") or "")[:200] if staff is not None else ""
-
-
-# --- the answer -------------------------------------------------------------------------------
-
-@dataclass
-class CheckinResult:
-    """What the door screen (and the API) shows after a scan. Plain values, safe after a commit."""
-
-    result: ScanResult
-    event_timezone: str
-    scan_id: int | None = None
-    replayed: bool = False
-    ticket_id: int | None = None
-    attendee_name: str = ""
-    ticket_type: str = ""
-    order_code: str = ""
-    door_answers: list[tuple[str, str]] = field(default_factory=list)
-    checked_in_at: datetime | None = None  # when it was (or already had been) checked in
-    checked_in_door: str = ""
-    checked_in_by: str = ""
-    other_event: str | None = None  # wrong_event: the other event's title, when it is the same organization's
-    reason: str = ""  # cancelled: cancelled / refunded / expired (never paid)
-
-    @property
-    def admitted(self) -> bool:
-        return self.result is ScanResult.OK
-
-    @property
-    def checked_in_local(self) -> str:
-        """19:04, or Tue 12 Mar, 19:04 when it was not today (in the event's time zone)."""
-        if self.checked_in_at is None:
-            return ""
-        if format_local(self.checked_in_at, self.event_timezone, "%Y-%m-%d") == format_local(
-                utcnow(), self.event_timezone, "%Y-%m-%d"):
-            return format_local(self.checked_in_at, self.event_timezone, "%H:%M")
-        return format_local(self.checked_in_at, self.event_timezone, "%a %d %b, %H:%M")
-
-    @property
-    def headline(self) -> str:
-        r = self.result
-        if r is ScanResult.OK:
-            return f"Welcome, {self.attendee_name}!"
-        return {
-            ScanResult.ALREADY_CHECKED_IN: "Already checked in",
-            ScanResult.CANCELLED: "Cancelled ticket",
-            ScanResult.UNPAID: "Unpaid ticket",
-            ScanResult.WRONG_EVENT: "Another event's ticket",
-            ScanResult.UNKNOWN: "Unknown code",
-        }[r]
-
-    @property
-    def detail(self) -> str:
-        r = self.result
-        who = f"{self.attendee_name} ({self.ticket_type})" if self.attendee_name else ""
-        if r is ScanResult.OK:
-            return self.ticket_type
-        if r is ScanResult.ALREADY_CHECKED_IN:
-            parts = [f"{who} was checked in at {self.checked_in_local}"]
-            if self.checked_in_door:
-                parts.append(f"at {self.checked_in_door}")
-            if self.checked_in_by:
-                parts.append(f"by {self.checked_in_by}")
-            return " ".join(parts) + ". Do not admit twice."
-        if r is ScanResult.CANCELLED:
-            why = {"refunded": "was refunded", "expired": "was never paid and has expired"}.get(self.reason, "was cancelled")
-            return f"The ticket of {who} {why}. Do not admit; ask the organizer."
-        if r is ScanResult.UNPAID:
-            return f"The order {self.order_code} of {who} is still waiting for payment. Do not admit; ask the organizer."
-        if r is ScanResult.WRONG_EVENT:
-            where = f": {self.other_event}" if self.other_event else ""
-            return f"This ticket is for another event{where}. Do not admit."
-        return "No ticket has this code. Scan it again, or search by name or email."
-
-    def to_json(self) -> dict:
-        ticket = None
-        if self.ticket_id is not None:
-            ticket = {
-                "id": self.ticket_id,
-                "attendee_name": self.attendee_name,
-                "ticket_type": self.ticket_type,
-                "order_code": self.order_code,
-                "door_answers": [{"question": q, "answer": a} for q, a in self.door_answers],
-            }
-        return {
-            "result": self.result.value,
-            "admit": self.admitted,
-            "headline": self.headline,
-            "detail": self.detail,
-            "replayed": self.replayed,
-            "scan_id": self.scan_id,
-            "ticket": ticket,
-            "checked_in_at": _iso(self.checked_in_at),
-            "checked_in_at_local": self.checked_in_local or None,
-            "checked_in_door": self.checked_in_door or None,
-            "checked_in_by": self.checked_in_by or None,
-            "other_event": self.other_event,
-        }
-
-
-def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat().replace("+00:00", "Z") if dt is not None else None
-
-
-# Only the questions shown at the door, in the order of `Event.questions`, as plain rows: cheaper than
-# loading every question of the event as objects on each admission. Built once per process.
-_DOOR_QUESTIONS = (
-    select(Question.id, Question.label, Question.kind)
-    .where(Question.event_id == bindparam("event_id"), Question.show_at_door.is_(True))
-    .order_by(Question.position, Question.id)
-)
-
-
-def door_answers(event: Event, order: Order) -> list[tuple[str, str]]:
-    """The answers of `order` to the questions the organizer marked "show at the door", in order."""
-    answers = order.answers or {}
-    out = []
-    for question_id, label, kind in db.session.execute(_DOOR_QUESTIONS, {"event_id": event.id}):
-        text = format_answer(answers.get(str(question_id)), kind)
-        if text:
-            out.append((label, text))
-    return out
-
-
-def _describe(event: Event, result: ScanResult, ticket: Ticket | None, **extra) -> CheckinResult:
-    out = CheckinResult(result=result, event_timezone=event.timezone, **extra)
-    if ticket is None or result is ScanResult.WRONG_EVENT or ticket.event_id != event.id:
-        return out
-    out.ticket_id = ticket.id
-    out.attendee_name = ticket.attendee_name
-    out.ticket_type = ticket.ticket_type.name
-    out.order_code = ticket.order.code
-    if result is ScanResult.OK:
-        out.door_answers = door_answers(event, ticket.order)
-    if result is ScanResult.ALREADY_CHECKED_IN and out.checked_in_at is None:
-        out.checked_in_at = ticket.checked_in_at
-        current = current_checkin(ticket)
-        if current is not None:
-            out.checked_in_door, out.checked_in_by = current.door, current.staff_name
-    if result is ScanResult.CANCELLED:
-        status = ticket.order.status
-        out.reason = status.value if status in (OrderStatus.REFUNDED, OrderStatus.EXPIRED) else "cancelled"
-    return out
-
-
-def current_checkin(ticket: Ticket) -> Scan | None:
-    """The log row of the ticket's present check-in (its latest `ok`, written at `checked_in_at`)."""
-    if ticket.checked_in_at is None:
-        return None
-    scan = db.session.scalar(
-        select(Scan)
-        .where(Scan.ticket_id == ticket.id, Scan.result == ScanResult.OK.value,
-               Scan.action == ScanAction.CHECK_IN.value)
-        .order_by(Scan.id.desc()).limit(1)
-    )
-    return scan if scan is not None and scan.created_at == ticket.checked_in_at else None
 
 
 # --- check in ---------------------------------------------------------------------------------
@@ -441,24 +229,6 @@ def check_in_ticket(ticket_id: object, *, event: Event, staff, door: str | None 
 
 
 # --- undo -------------------------------------------------------------------------------------
-
-@dataclass
-class UndoResult:
-    undone: bool
-    ticket_id: int
-    attendee_name: str
-    scan_id: int
-
-    @property
-    def message(self) -> str:
-        if self.undone:
-            return f"Check-in undone: {self.attendee_name} is no longer checked in."
-        return f"{self.attendee_name} was not checked in (any more): nothing to undo."
-
-    def to_json(self) -> dict:
-        return {"undone": self.undone, "ticket_id": self.ticket_id, "attendee_name": self.attendee_name,
-                "scan_id": self.scan_id, "message": self.message}
-
 
 def undo_check_in(ticket: Ticket, *, staff, door: str | None = None, of_scan: Scan | None = None,
                   now: datetime | None = None) -> UndoResult:

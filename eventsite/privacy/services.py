@@ -41,7 +41,7 @@ from eventsite.core.security import random_token
 from eventsite.events.models import Event
 from eventsite.extensions import db
 from eventsite.privacy.models import AuditLogEntry
-from eventsite.registration import waitlist
+from eventsite.registration import waitlist_offers
 from eventsite.registration.answers import answer_lines
 from eventsite.registration.models import Order, OrderStatus, Ticket, WaitlistEntry
 
@@ -223,7 +223,7 @@ def erase_order(order: Order, *, actor, now: datetime | None = None) -> Erasure:
     entries = list(db.session.scalars(select(WaitlistEntry).where(
         WaitlistEntry.event_id == event.id, WaitlistEntry.email.in_(addresses))))
     for entry in entries:
-        waitlist.leave_waitlist(entry.token, now=now)  # an open offer goes to the next person
+        waitlist_offers.leave_waitlist(entry.token, now=now)  # an open offer goes to the next person
     if entries:
         db.session.execute(delete(WaitlistEntry).where(WaitlistEntry.id.in_([e.id for e in entries])),
                            execution_options={"synchronize_session": False})

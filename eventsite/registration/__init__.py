@@ -5,4 +5,5 @@ Importing the package imports its services, which adds `cancel_orders_of_event` 
 cancels its orders and tells the buyers.
 """
 from eventsite.registration import services as _services  # noqa: F401
-from eventsite.registration import waitlist as _waitlist  # noqa: F401  (installs the waitlist's hooks and task)
+from eventsite.registration import waitlist as _waitlist  # noqa: F401  (installs the waitlist's event-cancelled hook)
+from eventsite.registration import waitlist_offers as _waitlist_offers  # noqa: F401  (its seats-released hook and task)

@@ -7,8 +7,9 @@
 - `/waitlist/<token>/claim` (POST): claim the offer; redirects to her ticket page `/tickets/<token>`.
 - `/waitlist/<token>/leave`: GET asks, POST leaves (declining an open offer passes it on).
 
-The rules are in `registration/waitlist.py`; these views read the form, call one service in
-`run_in_transaction` (commit once, retry transient conflicts), and render or redirect.
+The rules are in `registration/waitlist.py` (the queue) and `registration/waitlist_offers.py` (offers,
+claims, leaving); these views read the form, call one service in `run_in_transaction` (commit once,
+retry transient conflicts), and render or redirect.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from eventsite.events.display import (
 from eventsite.events.models import Event
 from eventsite.events.services import public_event
 from eventsite.extensions import db, limiter
-from eventsite.registration import waitlist
+from eventsite.registration import waitlist, waitlist_offers
 from eventsite.registration.models import OrderStatus
 from eventsite.registration.validation import EMAIL_MAX
 
@@ -170,7 +171,7 @@ def claim(token: str):
     answers, attendees, typed = _claim_input()
     start_payment = _start_payment()
     try:
-        order = run_in_transaction(lambda: waitlist.claim_offer(
+        order = run_in_transaction(lambda: waitlist_offers.claim_offer(
             token, answers=answers, attendees=attendees, allow_paid=start_payment is not None,
             terms_accepted=request.form.get("consent") in ("y", "on", "1", "true")))
     except waitlist.WaitlistLinkError:
@@ -190,7 +191,7 @@ def claim(token: str):
 def leave(token: str):
     if request.method == "POST":
         try:
-            run_in_transaction(lambda: waitlist.leave_waitlist(token))
+            run_in_transaction(lambda: waitlist_offers.leave_waitlist(token))
         except waitlist.WaitlistLinkError:
             return _invalid_link()
         return redirect(url_for("waitlist.show", token=token), 303)

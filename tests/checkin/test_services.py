@@ -6,12 +6,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from eventsite.checkin import services
+from eventsite.checkin.codes import normalize_code
 from eventsite.checkin.models import Scan, ScanResult
 from eventsite.checkin.services import (
     check_in,
     check_in_ticket,
-    normalize_code,
     undo_check_in,
     undo_scan,
 )
@@ -328,9 +327,10 @@ def test_the_answer_survives_the_commit_as_plain_values(door, tickets, ctx):
 
 def test_checkbox_and_multiple_choice_answers_are_shown_in_words(door, ctx):
     from eventsite.events.models import Question, QuestionKind
+    from eventsite.registration.answers import format_answer
 
-    assert services.format_answer(True, QuestionKind.CHECKBOX) == "Yes"
-    assert services.format_answer(False, QuestionKind.CHECKBOX) == "No"
-    assert services.format_answer(["Talks", "Dinner"], QuestionKind.MULTIPLE_CHOICE) == "Talks, Dinner"
-    assert services.format_answer("", QuestionKind.SHORT_TEXT) == ""
+    assert format_answer(True, QuestionKind.CHECKBOX) == "Yes"
+    assert format_answer(False, QuestionKind.CHECKBOX) == "No"
+    assert format_answer(["Talks", "Dinner"], QuestionKind.MULTIPLE_CHOICE) == "Talks, Dinner"
+    assert format_answer("", QuestionKind.SHORT_TEXT) == ""
     assert Question  # imported for the kinds

@@ -15,7 +15,7 @@ from eventsite.core.errors import DomainError
 from eventsite.core.mail.models import OutboxMessage
 from eventsite.events.models import Event
 from eventsite.extensions import db
-from eventsite.registration import services, waitlist
+from eventsite.registration import services, waitlist_offers
 from eventsite.registration.errors import SoldOutError
 from eventsite.registration.models import Order, Ticket, WaitlistEntry, WaitlistStatus
 from tests.registration.waitlist_helpers import (
@@ -72,7 +72,7 @@ def test_two_claims_of_the_same_offer_at_once_make_one_order(app, sold_out):
     token = join(app, sold_out.event_id, "wanda@example.org")
     cancel(app, sold_out.order_id)
     for _ in range(3):  # a few rounds: the race must be lost the same way every time
-        outcomes = _at_once(app, [lambda: waitlist.claim_offer(token) for _ in range(4)])
+        outcomes = _at_once(app, [lambda: waitlist_offers.claim_offer(token) for _ in range(4)])
         with in_db(app):
             assert sorted(outcomes) in (["offer_not_available"] * 4, ["offer_not_available"] * 3 + ["ok"]), outcomes
             wanda_orders = db.session.scalars(select(Order).where(Order.buyer_email == "wanda@example.org")).all()
@@ -88,7 +88,7 @@ def test_two_workers_expiring_at_once_pass_the_offer_on_once(app, sold_out):
     join(app, sold_out.event_id, "yara@example.org", name="Yara Third")
     cancel(app, sold_out.order_id)
     later = utcnow() + timedelta(hours=49)
-    outcomes = _at_once(app, [lambda: waitlist.expire_offers(later) for _ in range(4)])
+    outcomes = _at_once(app, [lambda: waitlist_offers.expire_offers(later) for _ in range(4)])
     assert outcomes == ["ok"] * 4
     with in_db(app):
         statuses = [e.status for e in db.session.scalars(select(WaitlistEntry).order_by(WaitlistEntry.id))]
