@@ -12,9 +12,9 @@ step is due already, or, for the last step, `LAST_STEP_GRACE` (30 days) has pass
 
 1. **Plan** (one transaction): a `FollowUpRun` row (unique per event and step) is inserted, the
    matching runs over the eligible consenting attendees, and every suggestion is stored
-   (`Suggestion`, the history later rounds subtract). Two workers at once meet on the unique row
-   (PostgreSQL makes the second insert wait for the first commit, then it fails and that worker moves
-   on); a crash rolls the whole plan back and the next poll plans again.
+   (`Suggestion`, the history later rounds subtract; `suggestions.plan_step`). Two workers at once
+   meet on the unique row (PostgreSQL makes the second insert wait for the first commit, then it
+   fails and that worker moves on); a crash rolls the whole plan back and the next poll plans again.
 2. **Queue** (batches of `BATCH` attendees, a commit each): the batch's ids are claimed by moving
    the run's `cursor` with a conditional UPDATE (`WHERE cursor = :seen`), then each attendee's email
    is queued with the outbox key `followup:<step>:<profile id>` as a *deferred* row
@@ -49,16 +49,14 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import any_, bindparam, exists, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from eventsite.connections import emails, matching
+from eventsite.connections import emails
 from eventsite.connections.event_settings import STEP_DAYS_MAX, settings_for
 from eventsite.connections.models import (
     STEPS,
-    Audience,
     ConnectionSettings,
     FollowUpRun,
     Introduction,
@@ -68,7 +66,8 @@ from eventsite.connections.models import (
     Step,
     Suggestion,
 )
-from eventsite.core.db import begin_write, insert_unnest
+from eventsite.connections.suggestions import eligible_query, plan_step
+from eventsite.core.db import among, begin_write
 from eventsite.core.mail.deferred import enqueue_deferred_many
 from eventsite.core.mail.models import OutboxMessage
 from eventsite.events.models import Event, EventStatus
@@ -244,94 +243,6 @@ def _mark_finished_if_done(event: Event, settings: ConnectionSettings, timings: 
     db.session.commit()
 
 
-# --- planning: who is matched, and the matching ---------------------------------------------------
-
-def eligible_query(event: Event, settings: ConnectionSettings, *columns):
-    query = (
-        select(*columns)
-        .select_from(NetworkingProfile)
-        .join(Ticket, Ticket.id == NetworkingProfile.ticket_id)
-        .join(Order, Order.id == Ticket.order_id)
-        .where(
-            NetworkingProfile.event_id == event.id,
-            NetworkingProfile.consent_to_suggest.is_(True),
-            NetworkingProfile.unsubscribed_at.is_(None),
-            Ticket.status == TicketStatus.VALID,
-            Order.status == OrderStatus.CONFIRMED,
-        )
-    )
-    if settings.audience == Audience.CHECKED_IN:
-        query = query.where(Ticket.checked_in_at.is_not(None))
-    return query
-
-
-def history_for(event: Event, emails_by_id: dict[int, str]) -> matching.History:
-    """What the matching subtracts: this event's earlier suggestions (directed) and every
-    introduction asked for (any state) between these people, here or at an earlier event of the
-    organization (matched by email)."""
-    ids = set(emails_by_id)
-    suggested = {
-        (a, b) for a, b in db.session.execute(
-            select(Suggestion.profile_id, Suggestion.suggested_id).where(Suggestion.event_id == event.id))
-        if a in ids  # (b may have left since: the pair still tells that `a` was suggested people)
-    }
-    introduced: set[frozenset[int]] = set()
-    for a, b in db.session.execute(
-        select(Introduction.first_id, Introduction.second_id)
-        .where(Introduction.event_id == event.id, Introduction.first_id.is_not(None), Introduction.second_id.is_not(None))
-    ):
-        introduced.add(frozenset((a, b)))
-    id_by_email = {email: pid for pid, email in emails_by_id.items()}
-    first, second = aliased(NetworkingProfile), aliased(NetworkingProfile)
-    earlier = db.session.execute(
-        select(first.email, second.email)
-        .select_from(Introduction)
-        .join(first, first.id == Introduction.first_id)
-        .join(second, second.id == Introduction.second_id)
-        .join(Event, Event.id == Introduction.event_id)
-        .where(Event.organization_id == event.organization_id, Introduction.event_id != event.id)
-    )
-    for a_email, b_email in earlier:
-        a, b = id_by_email.get(a_email), id_by_email.get(b_email)
-        if a is not None and b is not None and a != b:
-            introduced.add(frozenset((a, b)))
-    return matching.History(frozenset(suggested), frozenset(introduced))
-
-
-def plan_step(event: Event, step: Step, settings: ConnectionSettings, now: datetime) -> tuple[int, int]:
-    """Match the eligible attendees and store the suggestions. Returns (people, suggestions)."""
-    rows = db.session.execute(eligible_query(
-        event, settings, NetworkingProfile.id, NetworkingProfile.name, NetworkingProfile.company,
-        NetworkingProfile.offers, NetworkingProfile.asks, NetworkingProfile.email,
-    )).all()
-    people = [matching.Person(pid, name, company or "", tuple(offers or ()), tuple(asks or ()))
-              for pid, name, company, offers, asks, _ in rows]
-    history = history_for(event, {row[0]: row[5] for row in rows})
-    cfg = current_app.config
-    result = matching.suggest(
-        people, history,
-        k=int(cfg.get("CONNECTIONS_SUGGESTIONS_PER_PERSON", matching.DEFAULT_K)),
-        cap=int(cfg.get("CONNECTIONS_SUGGESTED_CAP", matching.DEFAULT_CAP)),
-    )
-    values = [
-        {"event_id": event.id, "step": step, "profile_id": pid, "suggested_id": m.other, "rank": rank,
-         "score": m.score, "created_at": now}
-        for pid in sorted(result) for rank, m in enumerate(result[pid], start=1)
-    ]
-    _store_suggestions(values)
-    return len(people), len(values)
-
-
-def _store_suggestions(values: list[dict]) -> None:
-    """One INSERT of arrays on PostgreSQL (`insert_unnest`: 30,000 rows an executemany sent a
-    statement each), batches of 1,000 through the ORM elsewhere."""
-    if values and db.session.get_bind().dialect.name == "postgresql":
-        insert_unnest(db.session.connection(), Suggestion.__table__, values)
-        return
-    for start in range(0, len(values), 1000):
-        db.session.execute(insert(Suggestion), values[start:start + 1000])
-
-
 # --- queueing: one batch of emails -------------------------------------------------------------------
 
 def queue_batch(run: FollowUpRun, event: Event, settings: ConnectionSettings, now: datetime) -> int | None:
@@ -374,7 +285,7 @@ def _queue_emails(step: Step, event: Event, ids: list[int], now: datetime) -> in
     suggestions: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for pid, other, rank in db.session.execute(
         select(Suggestion.profile_id, Suggestion.suggested_id, Suggestion.rank)
-        .where(Suggestion.step == step, _among(Suggestion.profile_id, ids))
+        .where(Suggestion.step == step, among(Suggestion.profile_id, ids))
     ):
         suggestions[pid].append((rank, other))
     intros: dict[int, list[tuple[int, int | None]]] = defaultdict(list)
@@ -382,7 +293,7 @@ def _queue_emails(step: Step, event: Event, ids: list[int], now: datetime) -> in
         for intro_id, first, second in db.session.execute(
             select(Introduction.id, Introduction.first_id, Introduction.second_id).where(
                 Introduction.status == IntroductionStatus.MADE,
-                or_(_among(Introduction.first_id, ids), _among(Introduction.second_id, ids)))
+                or_(among(Introduction.first_id, ids), among(Introduction.second_id, ids)))
             .order_by(Introduction.made_at, Introduction.id)
         ):
             for pid, other in ((first, second), (second, first)):
@@ -391,7 +302,7 @@ def _queue_emails(step: Step, event: Event, ids: list[int], now: datetime) -> in
     shown = _shown(batch | {o for pairs in suggestions.values() for _, o in pairs}
                    | {o for pairs in intros.values() for _, o in pairs} - {None})
     keys = [emails.followup_key(step, pid) for pid in ids]
-    existing = set(db.session.scalars(select(OutboxMessage.key).where(_among(OutboxMessage.key, keys))))
+    existing = set(db.session.scalars(select(OutboxMessage.key).where(among(OutboxMessage.key, keys))))
     outgoing = []
     for pid in ids:
         if pid not in shown or emails.followup_key(step, pid) in existing:
@@ -411,15 +322,6 @@ def _queue_emails(step: Step, event: Event, ids: list[int], now: datetime) -> in
         outgoing, on_unusable=lambda email, e: _unusable(step, email.args["profile_id"], e)))
 
 
-def _among(column, values):
-    """`column IN values` for a batch's hundreds or thousands of values: one array parameter on
-    PostgreSQL (`= ANY(...)`), whose short text psycopg parses once, where an IN list's text, a
-    placeholder per value, is parsed again for every query; a plain IN elsewhere."""
-    if db.session.get_bind().dialect.name != "postgresql":
-        return column.in_(values)
-    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-
-
 def _unusable(step: Step, profile_id: int, error: ValueError) -> None:
     log.warning("follow-up %s for profile %s not queued: %s", step.value, profile_id, error)
 
@@ -434,7 +336,7 @@ def _shown(ids: set[int]) -> dict[int, tuple[str, str]]:
         .join(Ticket, Ticket.id == NetworkingProfile.ticket_id)
         .join(Order, Order.id == Ticket.order_id)
         .where(
-            _among(NetworkingProfile.id, ids),
+            among(NetworkingProfile.id, ids),
             NetworkingProfile.consent_to_suggest.is_(True),
             NetworkingProfile.unsubscribed_at.is_(None),
             Ticket.status == TicketStatus.VALID,

@@ -1,5 +1,6 @@
-"""Paid orders: checkout, fulfilment and seat holds. Refunds are in `refunds.py`, webhook events in
-`webhooks.py`; this module re-exports their entry points, so callers import `payments.services`.
+"""Paid orders: fulfilment, and the lookups and locks the other payment modules share. Starting the
+checkout is in `checkout.py`, seat holds that end unpaid in `holds.py`, refunds in `refunds.py`,
+webhook events in `webhooks.py`; this module re-exports the entry points of the last two.
 
 The life of a paid order
 ------------------------
@@ -41,32 +42,22 @@ the order, `_payment_token`) and Stripe answers with the same session or refund.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 
-from flask import current_app
-from sqlalchemy import bindparam, exists, func, inspect, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from eventsite.core.db import begin_write, utcnow
-from eventsite.core.security import TOKEN_ALPHABET
-from eventsite.core.tasks import register_task
-from eventsite.events import services as event_services
-from eventsite.events.display import absolute_url, event_path
-from eventsite.events.models import Event, EventStatus, TicketType
+from eventsite.core.db import utcnow
+from eventsite.events.display import event_path
+from eventsite.events.models import EventStatus, TicketType
 from eventsite.extensions import db
 from eventsite.payments import providers
-from eventsite.payments.errors import (
-    NotPayableError,
-    PaymentsUnavailableError,
-    UnknownPaymentError,
-)
+from eventsite.payments.errors import UnknownPaymentError
 from eventsite.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from eventsite.payments.stripe_gateway import GatewayError
 from eventsite.registration import emails as registration_emails
@@ -79,18 +70,9 @@ log = logging.getLogger(__name__)
 
 _orders = Order.__table__
 _tickets = Ticket.__table__
-_payments = Payment.__table__
 
-STRIPE_MIN_SESSION = timedelta(minutes=30)
-STRIPE_MAX_SESSION = timedelta(hours=24)
-# Stripe measures the session's bounds from when it receives the request, on its own clock.
-SESSION_MARGIN = timedelta(minutes=2)
-# From the registration to its `start_checkout`: milliseconds normally (see `_paid_hold_end`).
-CHECKOUT_LEEWAY = timedelta(seconds=15)
 SESSION_ID_RE = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
 TOKEN_RE = re.compile(r"^[A-Z0-9]{16,64}$")
-HOLD_SWEEP_BATCH = 200
-CHECKOUT_FAILED = "We could not start the payment just now. Your seats stay held; please try again in a moment."
 
 
 @dataclass(frozen=True)
@@ -169,215 +151,6 @@ def refundable_cents(payment: Payment) -> int:
     if not payment.is_paid:
         return 0
     return max(payment.amount_cents - payment.amount_refunded_cents - int(on_the_way or 0), 0)
-
-
-# --- checkout ----------------------------------------------------------------------------------
-
-@cache
-def _checkout_lock_query():
-    return (select(Order, Event.title, Event.slug).join(Event, Event.id == Order.event_id)
-            .where(Order.id == bindparam("order_id")).with_for_update(of=Order)
-            .execution_options(populate_existing=True))
-
-
-def _lock_for_checkout(order_id: int) -> tuple[Order, str, str]:
-    """`lock_order` for `start_checkout`: the order row-locked and freshly read, with its event's title
-    and slug (Stripe's labels) in the same round trip; `_line_items` reads the tickets."""
-    row = db.session.execute(_checkout_lock_query(), {"order_id": order_id}).one_or_none()
-    if row is None:
-        raise UnknownPaymentError("This order no longer exists.")
-    return row[0], row[1], row[2]
-
-
-@cache
-def _line_items_query():
-    return (select(Ticket.ticket_type_id, Ticket.price_cents, TicketType.name)
-            .join(TicketType, TicketType.id == Ticket.ticket_type_id)
-            .where(Ticket.order_id == bindparam("order_id"), Ticket.status == TicketStatus.VALID))
-
-
-def _line_items(order: Order, event_title: str) -> list[dict]:
-    """One line per ticket type and price, at the prices stored on her tickets when she registered."""
-    tickets = db.session.execute(_line_items_query(), {"order_id": order.id}).all()
-    counts = Counter((t.ticket_type_id, t.price_cents) for t in tickets)
-    names = {t.ticket_type_id: t.name for t in tickets}
-    items = []
-    for (type_id, price), n in sorted(counts.items()):
-        if price <= 0:
-            continue  # a free ticket in a paid order costs nothing at Stripe either
-        items.append({
-            "quantity": n,
-            "price_data": {
-                "currency": order.currency.lower(),
-                "unit_amount": price,
-                "product_data": {"name": f"{names[type_id]} · {event_title}"[:250]},
-            },
-        })
-    total = sum(i["quantity"] * i["price_data"]["unit_amount"] for i in items)
-    if total != order.total_cents:
-        raise RuntimeError(f"order {order.id}: tickets add up to {total}, the order says {order.total_cents}")
-    return items
-
-
-def _session_params(order: Order, payment_token: str, expires_at: datetime, event_title: str, event_slug: str) -> dict:
-    metadata = {"order_id": str(order.id), "order_code": order.code, "event": event_slug[:100]}
-    return {
-        "mode": "payment",
-        "line_items": _line_items(order, event_title),
-        "customer_email": order.buyer_email,
-        "client_reference_id": f"order-{order.id}",
-        "metadata": metadata,
-        "payment_intent_data": {"metadata": metadata, "description": f"{event_title} · order {order.code}"[:300]},
-        "expires_at": int(expires_at.timestamp()),
-        "success_url": absolute_url("/payments/success") + "?session_id={CHECKOUT_SESSION_ID}",
-        "cancel_url": absolute_url(f"/payments/order/{payment_token}"),
-    }
-
-
-def _session_end(order: Order, provider: str, now: datetime) -> datetime:
-    """When the session (and so the hold) ends: the hold's end, within what Stripe accepts."""
-    end = order.hold_expires_at
-    if provider == "stripe":
-        end = min(max(end, now + STRIPE_MIN_SESSION + SESSION_MARGIN), now + STRIPE_MAX_SESSION - SESSION_MARGIN)
-    return end.replace(microsecond=0)
-
-
-def _paid_hold_end(event: Event, now: datetime, end: datetime) -> datetime:
-    """`registration_services.paid_hold_end`: with Stripe, a new paid order is held from the start
-    until where `_session_end` will put the hold when her checkout starts (up to CHECKOUT_LEEWAY
-    later), so `start_checkout` finds nothing to move: one UPDATE of the order less per checkout.
-    A checkout started later (or a 24-hour hold) still has its hold moved there, as before."""
-    if providers.mode() != "stripe":
-        return end
-    end = min(max(end, now + CHECKOUT_LEEWAY + STRIPE_MIN_SESSION + SESSION_MARGIN),
-              now + STRIPE_MAX_SESSION - SESSION_MARGIN)
-    return end.replace(microsecond=0)
-
-
-def _payment_token(order: Order) -> str:
-    """The token of her payment page (Stripe's cancel URL), the same each time the transaction that
-    creates the payment runs: a retried one must send Stripe the same parameters with the same
-    idempotency key, else Stripe refuses the replay. 130 bits of an HMAC of the order's own secret
-    token under SECRET_KEY, in the token alphabet: as unguessable as `random_token(130)`."""
-    key = current_app.config["SECRET_KEY"]
-    digest = hmac.new(key if isinstance(key, bytes) else key.encode(), f"payment:{order.token}".encode(),
-                      hashlib.sha256).digest()
-    n = int.from_bytes(digest, "big")
-    chars = []
-    for _ in range(26):  # 26 letters of 32: 130 bits
-        n, i = divmod(n, len(TOKEN_ALPHABET))
-        chars.append(TOKEN_ALPHABET[i])
-    return "".join(chars)
-
-
-def _order_id(order: Order) -> int:
-    """Its id without a query: the registration's commit expired the whole order, and `start_checkout`
-    reads it again under the lock anyway."""
-    identity = inspect(order).identity
-    return identity[0] if identity else order.id
-
-
-def start_checkout(order: Order, *, now: datetime | None = None) -> str | None:
-    """The Checkout URL to send her to (303) for a `pending_payment` order; see the module doc.
-
-    None when Stripe refused or could not be reached: the reason is in `Payment.checkout_error`, her
-    seats stay held, and the attempt is counted (and must be committed) so that the next try sends a
-    new idempotency key (Stripe replays a failed request's answer for its key). Raises
-    `NotPayableError` (free, already paid, hold ran out) and `PaymentsUnavailableError` (no payment
-    provider configured). Call it after the order is committed; the caller commits again.
-
-    Its statements: the order locked (with the event's labels), its payment locked, the hold moved
-    to the session's end when they differ, the tickets read for the line items, and the payment
-    written once, with Stripe's answer (a first attempt is one INSERT, `_write_payment`).
-    """
-    now = now or utcnow()
-    order, event_title, event_slug = _lock_for_checkout(_order_id(order))
-    if order.total_cents <= 0:
-        raise NotPayableError("This registration is free: there is nothing to pay.")
-    gw = providers.gateway()
-    if gw is None:
-        raise PaymentsUnavailableError("Online payment is not available at the moment. Please contact the organizer.")
-    if order.status == OrderStatus.CONFIRMED:
-        raise NotPayableError("This registration is already paid and confirmed.")
-    if order.status != OrderStatus.PENDING_PAYMENT:
-        raise NotPayableError("This registration can no longer be paid: its seats were released. "
-                              "Please register again.")
-    if order.hold_expires_at is None or order.hold_expires_at <= now:
-        raise NotPayableError("The time to pay for this registration has run out and its seats were released. "
-                              "Please register again.")
-    payment = lock_payment(order.id)  # None: the first attempt, whose row is written with Stripe's answer
-    if payment is not None and payment.status == PaymentStatus.PROCESSING:
-        # Her bank payment is on its way through this session: a second session could be paid too.
-        raise NotPayableError("Your payment is being processed. We will email your tickets as soon as it is "
-                              "confirmed.")
-    if payment is not None and payment.checkout_session_id and payment.provider == gw.provider \
-            and payment.status == PaymentStatus.OPEN and payment.checkout_url:
-        return payment.checkout_url  # one session per order: the same page again
-    attempt = (payment.checkout_attempts if payment is not None else 0) + 1
-    token = payment.token if payment is not None else _payment_token(order)
-
-    end = _session_end(order, gw.provider, now)
-    if end != order.hold_expires_at:  # the hold follows the session (Stripe's 30-minute minimum)
-        db.session.execute(update(_orders).where(_orders.c.id == order.id).values(hold_expires_at=end))
-        db.session.expire(order, ["hold_expires_at"])
-    key = f"eventsite-checkout-{order.code}-{order.id}-{attempt}"
-    session = _create_session(gw, order, _session_params(order, token, end, event_title, event_slug), key)
-    answer = {"provider": gw.provider, "checkout_attempts": attempt}
-    if session is None:
-        answer["checkout_error"] = CHECKOUT_FAILED
-    else:
-        answer.update(checkout_session_id=session["id"], checkout_url=session["url"], checkout_expires_at=end,
-                      checkout_error=None, status=PaymentStatus.OPEN)
-    _write_payment(order, payment, token, answer, now)
-    return session["url"] if session is not None else None
-
-
-def _create_session(gw, order: Order, params: dict, key: str) -> dict | None:
-    """Stripe's Checkout Session (id and url at least), or None when it refused or could not be
-    reached, or answered something unusable."""
-    try:
-        session = gw.create_checkout_session(params, idempotency_key=key)
-    except GatewayError as e:
-        log.warning("checkout for order %s could not start: %s (%s)", order.id, e.message, e.code)
-        return None
-    if not isinstance(session.get("id"), str) or not isinstance(session.get("url"), str):
-        log.error("checkout for order %s: unusable answer %r", order.id, session)
-        return None
-    return session
-
-
-def _write_payment(order: Order, payment: Payment | None, token: str, answer: dict, now: datetime) -> None:
-    """The checkout's one write of the payment row: `answer`'s columns on the loaded payment of a
-    later attempt, or, on the first, a plain INSERT of the new row. That row is not needed as an ORM
-    object in this transaction, and the session's unit of work (dependency graph, identity map)
-    cost about a millisecond of CPU per checkout for it; the column defaults apply the same way."""
-    if payment is not None:
-        for name, value in answer.items():
-            setattr(payment, name, value)
-        db.session.flush()
-        return
-    db.session.execute(_payments.insert(), {
-        "order_id": order.id, "token": token, "amount_cents": order.total_cents, "currency": order.currency,
-        "status": PaymentStatus.OPEN, "created_at": now, **answer,
-    })
-
-
-def give_up_unpayable(order: Order, *, now: datetime | None = None) -> Order:
-    """No payment provider at all (production without a key): release the seats of a pending order at
-    once rather than hold them for nothing."""
-    now = now or utcnow()
-    order = lock_order(order.id)
-    if order.status == OrderStatus.PENDING_PAYMENT:
-        registration_services.void_order(order, status=OrderStatus.CANCELLED, now=now)
-    return order
-
-
-def checkout_url_for_token(token: object, *, now: datetime | None = None) -> str | None:
-    """"Pay now" on her payment page: `start_checkout` for the order behind a payment token."""
-    payment = payment_by_token(token)
-    if payment is None:
-        raise UnknownPaymentError()
-    return start_checkout(payment.order, now=now)
 
 
 # --- fulfilment --------------------------------------------------------------------------------
@@ -518,119 +291,6 @@ def confirm_return(session_id: object, *, now: datetime | None = None) -> Paymen
     return payment
 
 
-# --- holds -------------------------------------------------------------------------------------
-
-def _expired_holds(now: datetime, event_id: int | None):
-    q = select(Order.id).where(Order.status == OrderStatus.PENDING_PAYMENT, Order.hold_expires_at <= now)
-    if event_id is not None:
-        q = q.where(Order.event_id == event_id)
-    return q
-
-
-def expire_order(order: Order, *, now: datetime, payment_status: PaymentStatus = PaymentStatus.EXPIRED) -> bool:
-    """A pending order that will not be paid: `expired`, tickets cancelled, seats back (waitlist
-    hooks run). True when it moved. The caller holds the order lock."""
-    if not registration_services.void_order(order, status=OrderStatus.EXPIRED, now=now):
-        return False
-    db.session.execute(
-        update(_payments)
-        .where(_payments.c.order_id == order.id, _payments.c.paid_at.is_(None),
-               _payments.c.status.in_((PaymentStatus.OPEN, PaymentStatus.PROCESSING)))
-        .values(status=payment_status, updated_at=now)
-    )
-    return True
-
-
-def expire_holds(now: datetime | None = None, *, event: Event | None = None, limit: int = HOLD_SWEEP_BATCH,
-                 wait: bool = False) -> int:
-    """Expire pending orders whose hold ran out (of one event, or all); returns how many.
-
-    The worker skips rows another transaction is working on (FOR UPDATE SKIP LOCKED on PostgreSQL):
-    they are paid, or swept by that transaction, or swept next time. A registration waits for them
-    instead (`wait=True`): had it skipped a hold another registration is expiring right now, it would
-    read the seats as still taken and answer "sold out" a moment before they come back. It waits
-    holding no other lock yet (this is the first thing its transaction does), and the rows are locked
-    in one order (hold end, id), so two registrations queue rather than deadlock; once the first
-    commits, the second's SELECT re-checks `status` and finds those orders gone.
-    """
-    now = now or utcnow()
-    ids = db.session.scalars(
-        _expired_holds(now, event.id if event is not None else None)
-        .order_by(Order.hold_expires_at, Order.id).limit(limit).with_for_update(skip_locked=not wait)
-    ).all()
-    count = 0
-    for order_id in ids:
-        order = lock_order(order_id)
-        if order.status == OrderStatus.PENDING_PAYMENT and order.hold_expires_at and order.hold_expires_at <= now:
-            count += expire_order(order, now=now)
-    if count:
-        log.info("expired %d seat hold(s)%s", count, f" of event {event.id}" if event is not None else "")
-    return count
-
-
-@cache
-def _any_expired_hold_query():
-    return select(exists(_expired_holds(bindparam("now"), None)))
-
-
-def _any_hold_ran_out(now: datetime) -> bool:
-    """Whether any pending order's hold has run out (one indexed EXISTS)."""
-    return bool(db.session.scalar(_any_expired_hold_query(), {"now": now}))
-
-
-def expire_holds_task(now: datetime) -> int:
-    """The worker's job: only takes the writer lock (SQLite) when a hold actually ran out."""
-    if not _any_hold_ran_out(now):
-        return 0
-    begin_write(db.session)
-    return expire_holds(now)
-
-
-def _expire_holds_before_registration(event: Event, now: datetime) -> None:
-    """`registration.before_registration`: this event's holds that ran out stop counting now.
-
-    Only paid tickets are held, so an event with none on sale has nothing to expire here (a hold left
-    from a type since made free is swept by the worker's `expire_holds_task` within a minute). The
-    first query asks whether any hold at all has run out: only `ix_orders_status_hold` serves it,
-    so it reads the holds that ran out (normally none: the worker sweeps them every minute), never
-    the event's live orders, which the event's own query may scan (the planner is free to take
-    `event_id`'s index for it). It takes no lock: a hold another registration is expiring right
-    now still reads as pending, so we then queue behind it in `expire_holds` as before.
-    """
-    if any(tt.price_cents > 0 for tt in event.ticket_types) \
-            and _any_hold_ran_out(now):
-        expire_holds(now, event=event, wait=True)
-
-
-def release_hold(token: object, *, now: datetime | None = None) -> Payment:
-    """She gives up on paying (her payment page): seats back now, the Checkout Session expired.
-
-    If she paid a moment ago in another tab the payment still arrives, and fulfilment claims the seats
-    again or refunds. Releasing an order that is no longer waiting does nothing.
-    """
-    now = now or utcnow()
-    payment = payment_by_token(token)
-    if payment is None:
-        raise UnknownPaymentError()
-    order = lock_order(payment.order_id)
-    payment = lock_payment(order.id)
-    if order.status != OrderStatus.PENDING_PAYMENT or payment.is_paid:
-        return payment
-    if not registration_services.void_order(order, status=OrderStatus.CANCELLED, now=now):
-        return payment
-    gw = providers.gateway()
-    if payment.status == PaymentStatus.OPEN and payment.checkout_session_id and gw is not None \
-            and gw.provider == payment.provider:
-        try:
-            gw.expire_checkout_session(payment.checkout_session_id)
-        except GatewayError as e:  # already complete or expired: its webhook tells the rest
-            log.info("could not expire checkout session %s: %s", payment.checkout_session_id, e.message)
-    if payment.status in (PaymentStatus.OPEN, PaymentStatus.PROCESSING):
-        payment.status = PaymentStatus.EXPIRED
-    db.session.flush()
-    return payment
-
-
 def payment_page(token: object) -> Payment:
     payment = payment_by_token(token)
     if payment is None:
@@ -642,23 +302,7 @@ def event_page_path(payment: Payment) -> str:
     return event_path(payment.order.event)
 
 
-# --- wiring: hooks into lower domains and the worker's periodic jobs ---------------------------
-
-def _wire() -> None:
-    from eventsite.payments import refunds
-
-    registration_services.paid_hold_end = _paid_hold_end
-    if _expire_holds_before_registration not in registration_services.before_registration:
-        registration_services.before_registration.append(_expire_holds_before_registration)
-    if refunds.refund_cancelled_event not in event_services.on_event_cancelled:
-        event_services.on_event_cancelled.append(refunds.refund_cancelled_event)
-    register_task("payments.expire_holds", expire_holds_task)
-    register_task("payments.send_due_refunds", refunds.send_due_refunds_task)
-
-
-_wire()
-
-# Re-exported entry points (callers import payments.services).
+# Re-exported entry points of refunds and webhook events.
 from eventsite.payments.refunds import (
     cancel_paid_order,
     refund_order,
@@ -668,7 +312,6 @@ from eventsite.payments.refunds import (
 from eventsite.payments.webhooks import process_webhook
 
 __all__ = [
-    "Fulfilment", "cancel_paid_order", "checkout_url_for_token", "confirm_return", "expire_holds",
-    "fulfill_checkout", "payment_for", "payment_page", "process_webhook", "refund_order", "release_hold",
-    "retry_refund", "send_due_refunds", "start_checkout",
+    "Fulfilment", "cancel_paid_order", "confirm_return", "fulfill_checkout", "payment_for", "payment_page",
+    "process_webhook", "refund_order", "retry_refund", "send_due_refunds",
 ]

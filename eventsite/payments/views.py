@@ -28,7 +28,7 @@ from eventsite.core.security import tokens_equal
 from eventsite.core.text import format_money
 from eventsite.events.display import event_path
 from eventsite.extensions import csrf, db
-from eventsite.payments import dev, policy, providers, services
+from eventsite.payments import checkout, dev, holds, policy, providers, services
 from eventsite.payments.errors import NotPayableError, PaymentsUnavailableError
 from eventsite.payments.models import PaymentStatus, RefundReason
 from eventsite.payments.refunds import cancellation_quote
@@ -101,19 +101,19 @@ def _status_page(payment, *, returned: bool):
 @bp.post("/payments/order/<token>/pay")
 def pay(token: str):
     try:
-        url = run_in_transaction(lambda: services.checkout_url_for_token(token))
+        url = run_in_transaction(lambda: checkout.checkout_url_for_token(token))
     except (NotPayableError, PaymentsUnavailableError) as e:
         flash(e.message, "error")
         return redirect(url_for(".order_page", token=token), 303)
     if url is None:
-        flash(services.CHECKOUT_FAILED, "error")
+        flash(checkout.CHECKOUT_FAILED, "error")
         return redirect(url_for(".order_page", token=token), 303)
     return redirect(url, 303)
 
 
 @bp.post("/payments/order/<token>/release")
 def release(token: str):
-    payment = run_in_transaction(lambda: services.release_hold(token))
+    payment = run_in_transaction(lambda: holds.release_hold(token))
     if payment.order.status == OrderStatus.CONFIRMED:
         return redirect(ticket_path(payment.order), 303)
     flash("Your seats are released and nothing was charged. You are welcome to register again.", "success")
@@ -142,17 +142,17 @@ def start_payment(order) -> str:
     (production without a key) her seats are released at once and she is back on the event page.
     """
     try:
-        url = run_in_transaction(lambda: services.start_checkout(order))
+        url = run_in_transaction(lambda: checkout.start_checkout(order))
     except PaymentsUnavailableError as e:  # no payment provider at all
         flash(e.message, "error")
-        run_in_transaction(lambda: services.give_up_unpayable(order))
+        run_in_transaction(lambda: checkout.give_up_unpayable(order))
         return event_path(order.event)
     except NotPayableError as e:
         flash(e.message, "error")
         return ticket_path(order)
     if url is not None:
         return url
-    flash(services.CHECKOUT_FAILED, "error")
+    flash(checkout.CHECKOUT_FAILED, "error")
     return url_for("payments.order_page", token=services.payment_for(order).token)
 
 

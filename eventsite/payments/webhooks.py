@@ -32,6 +32,7 @@ from eventsite.core.db import utcnow
 from eventsite.extensions import db
 from eventsite.payments import emails, providers
 from eventsite.payments.errors import WebhookNotConfiguredError, WebhookRejectedError
+from eventsite.payments.holds import expire_order
 from eventsite.payments.models import (
     Payment,
     PaymentStatus,
@@ -42,7 +43,6 @@ from eventsite.payments.models import (
 )
 from eventsite.payments.services import (
     Fulfilment,
-    expire_order,
     fulfill_checkout,
     lock_order,
     lock_payment,

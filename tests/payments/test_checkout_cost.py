@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from eventsite.core.db import run_in_transaction, utcnow
 from eventsite.extensions import db
-from eventsite.payments import services
+from eventsite.payments import checkout
 from tests.conftest import csrf_from
 from tests.payments.conftest import in_app, order_state, register, session_id_from
 from tests.registration.manage_support import count_queries
@@ -77,7 +77,7 @@ def test_a_checkout_started_later_still_moves_the_hold_to_the_sessions_end(app, 
 
     later = utcnow() + timedelta(minutes=5)
     url = in_app(app, lambda: run_in_transaction(
-        lambda: services.checkout_url_for_token(first["payment"]["token"], now=later)))
+        lambda: checkout.checkout_url_for_token(first["payment"]["token"], now=later)))
     assert url.startswith("https://checkout.stripe.test/")
     state = order_state(app)
     call = stripe_api.session_creations()[-1]

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from eventsite.core.mail.models import OutboxMessage
 from eventsite.extensions import db
-from eventsite.payments import services, webhooks
+from eventsite.payments import holds, services, webhooks
 from eventsite.payments.models import StripeEvent
 from tests.payments.conftest import (
     in_app,
@@ -43,19 +43,24 @@ def _together(n: int, calls) -> list:
     return results
 
 
-def _meet_before(monkeypatch, module, name: str, parties: int = 2):
-    """Make every caller of module.name wait until `parties` callers arrived, then go on together."""
+def _meet_before(monkeypatch, targets: list[tuple[object, str]], parties: int = 2):
+    """Make every caller of each module.name in `targets` wait until `parties` callers arrived (one
+    barrier for all of them: a name imported into several modules is patched where each looks it up),
+    then go on together."""
     barrier = threading.Barrier(parties, timeout=10)
-    original = getattr(module, name)
 
-    def waiting(*args, **kwargs):
-        try:
-            barrier.wait()
-        except threading.BrokenBarrierError:
-            pass
-        return original(*args, **kwargs)
+    def waiting_for(original):
+        def waiting(*args, **kwargs):
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                pass
+            return original(*args, **kwargs)
 
-    monkeypatch.setattr(module, name, waiting)
+        return waiting
+
+    for module, name in targets:
+        monkeypatch.setattr(module, name, waiting_for(getattr(module, name)))
 
 
 def _confirmations(app, order_id: int) -> int:
@@ -68,7 +73,7 @@ def test_two_webhooks_for_the_same_order_at_once_fulfil_it_once(app, stripe_api,
     client = app.test_client()
     sid = session_id_from(register(client, paid_event, paid=2).headers["Location"])
     session = stripe_api.pay(sid)
-    _meet_before(monkeypatch, services, "lock_order")  # both are past "is it ours?" before either locks
+    _meet_before(monkeypatch, [(services, "lock_order")])  # both are past "is it ours?" before either locks
 
     results = _together(2, [
         lambda: send_event(app.test_client(), stripe_api, "checkout.session.completed", session),
@@ -88,7 +93,7 @@ def test_the_same_event_delivered_twice_at_once_is_handled_once(app, stripe_api,
     client = app.test_client()
     sid = session_id_from(register(client, paid_event).headers["Location"])
     session = stripe_api.pay(sid)
-    _meet_before(monkeypatch, webhooks, "construct_event")  # both verified, neither stored yet
+    _meet_before(monkeypatch, [(webhooks, "construct_event")])  # both verified, neither stored yet
 
     results = _together(2, [
         lambda: send_event(app.test_client(), stripe_api, "checkout.session.completed", session, event_id="evt_twice"),
@@ -105,7 +110,7 @@ def test_the_success_page_and_the_webhook_at_once(app, stripe_api, paid_event, m
     client = app.test_client()
     sid = session_id_from(register(client, paid_event).headers["Location"])
     session = stripe_api.pay(sid)
-    _meet_before(monkeypatch, services, "lock_order")
+    _meet_before(monkeypatch, [(services, "lock_order")])
 
     results = _together(2, [
         lambda: app.test_client().get(f"/payments/success?session_id={sid}"),
@@ -124,12 +129,12 @@ def test_payment_racing_the_expiry_sweep_never_loses_money_or_oversells(app, str
     sid = session_id_from(register(client, paid_event, paid=2).headers["Location"])
     session = stripe_api.pay(sid)
     move_hold(app, "ada@example.org")
-    _meet_before(monkeypatch, services, "lock_order")
+    _meet_before(monkeypatch, [(services, "lock_order"), (holds, "lock_order")])  # the sweep locks in `holds`
 
     def sweep():
         from eventsite.core.db import run_in_transaction
 
-        return in_app(app, lambda: run_in_transaction(lambda: services.expire_holds()))
+        return in_app(app, lambda: run_in_transaction(lambda: holds.expire_holds()))
 
     results = _together(2, [sweep, lambda: send_event(app.test_client(), stripe_api,
                                                       "checkout.session.completed", session)])

@@ -22,7 +22,14 @@ from eventsite.extensions import db
 from eventsite.registration.models import Order
 from eventsite.registration.services import register_attendees
 from eventsite.registration.waitlist import join_waitlist
-from tests.factories import PASSWORD, make_event, make_member, make_organizer, make_question, make_ticket_type
+from tests.factories import (
+    PASSWORD,
+    make_event,
+    make_member,
+    make_organizer,
+    make_question,
+    make_ticket_type,
+)
 
 ROLES = ("anonymous", "attendee", "door", "other_door", "outsider", "organizer", "owner")
 EMAILS = {
@@ -85,8 +92,9 @@ def build_world() -> World:
     db.session.commit()
 
     from eventsite.payments import services as payment_services
+    from eventsite.payments.checkout import start_checkout
 
-    payment_services.start_checkout(paid_order, now=now)
+    start_checkout(paid_order, now=now)
     db.session.commit()
     payment = payment_services.payment_for(paid_order)
 
