@@ -28,6 +28,7 @@ after `MAX_AGE` at the latest.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,16 @@ from datetime import datetime, timedelta
 
 from flask import current_app, g, request, session
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import ColumnElement, Select, bindparam, func, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    bindparam,
+    func,
+    select,
+    type_coerce,
+)
+from sqlalchemy import event as sa_event
 from sqlalchemy.types import NullType
 
 from eventsite.accounts.models import Organization
@@ -44,6 +54,7 @@ from eventsite.events.models import Event, EventStatus, Question, TicketType
 from eventsite.extensions import db
 
 MAX_AGE = timedelta(seconds=60)
+FINGERPRINT_REUSE_SECONDS = 0.5  # EVENTSITE_FINGERPRINT_REUSE_SECONDS; 0 reads it for every request
 MAX_ENTRIES = 256
 _MARK = "\x00csrf\x00"  # stands for the visitor's token in a stored copy; never in real HTML
 # What a new visitor's session may hold: Flask-WTF's token, and Flask-Login's `_fresh` (False), which
@@ -177,8 +188,17 @@ def _event_fingerprint_query() -> Select:
     return query
 
 
-def event_fingerprint(slug: str) -> tuple | None:
-    """What the event page shows from the database, summed up; None when no public event has `slug`."""
+def event_fingerprint(slug: str, *, reuse: bool = False) -> tuple | None:
+    """What the event page shows from the database, summed up; None when no public event has `slug`.
+
+    With `reuse`, a fingerprint this process read less than `EVENTSITE_FINGERPRINT_REUSE_SECONDS` ago
+    is answered again, unless this process committed a write since (see `_Recent`)."""
+    if reuse:
+        return _recent_fingerprint(slug)
+    return _read_event_fingerprint(slug)
+
+
+def _read_event_fingerprint(slug: str) -> tuple | None:
     rows = db.session.connection().execute(_event_fingerprint_query(), {"slug": slug}).all()
     if not rows or rows[0][1] not in (EventStatus.PUBLISHED, EventStatus.CANCELLED):
         return None  # drafts are not public
@@ -196,6 +216,51 @@ def event_fingerprint(slug: str) -> tuple | None:
     # id, status, updated_at, whether the event's own capacity is reached, the organization's and
     # the questions' columns, the hooks' columns, then the ticket types.
     return (*first[:3], event_left == 0, *first[5:n], *tickets)
+
+
+# --- a fingerprint read a moment ago --------------------------------------------------------------
+# When hundreds of people open the page at the same second (sales open), each GET would still pay
+# for its fingerprint: a pooled connection checked out and pinged, one query, a COMMIT; more than
+# half of what serving the stored copy costs. A fingerprint read less than a moment ago is answered
+# again instead. Every write this process commits (any COMMIT through SQLAlchemy: a registration,
+# an organizer's edit) makes the next request read it afresh, so a page never trails what happened
+# in its own process; a write in another process (another gunicorn worker) shows at the latest
+# after the moment, which is also about how long the page takes to reach the visitor.
+_writes = 0  # COMMITs through SQLAlchemy in this process
+
+
+@sa_event.listens_for(Engine, "commit")
+def _count_commit(conn) -> None:
+    global _writes
+    _writes += 1  # a lost increment under a race still changes the value: that is all that is asked
+
+
+class _Recent:
+    """Fingerprints by slug with when they were read and the count of writes then."""
+
+    def __init__(self):
+        self._read: dict[str, tuple[int, float, tuple | None]] = {}
+
+    def fingerprint(self, slug: str, seconds: float) -> tuple | None:
+        writes, now = _writes, time.monotonic()
+        found = self._read.get(slug)
+        if found is not None and found[0] == writes and now - found[1] < seconds:
+            return found[2]
+        fingerprint = _read_event_fingerprint(slug)
+        if seconds > 0:
+            if len(self._read) >= MAX_ENTRIES:
+                self._read.clear()
+            self._read[slug] = (writes, now, fingerprint)
+        return fingerprint
+
+
+def _recent_fingerprint(slug: str) -> tuple | None:
+    app = current_app._get_current_object()
+    recent = app.extensions.get("eventsite.recent_fingerprints")
+    if recent is None:
+        recent = app.extensions.setdefault("eventsite.recent_fingerprints", _Recent())
+    return recent.fingerprint(slug, float(app.config.get("EVENTSITE_FINGERPRINT_REUSE_SECONDS",
+                                                          FINGERPRINT_REUSE_SECONDS)))
 
 
 _home_queries: dict[int, Select] = {}

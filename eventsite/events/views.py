@@ -61,7 +61,7 @@ def show(slug: str):
     now = utcnow()
     if not page_cache.new_visitor():
         return _render_show(_public_event_or_404(slug), now)
-    key = page_cache.event_fingerprint(slug) if SLUG_RE.match(slug) and len(slug) <= 120 else None
+    key = page_cache.event_fingerprint(slug, reuse=True) if SLUG_RE.match(slug) and len(slug) <= 120 else None
     if key is None:
         abort(404)  # no such event, or a draft
     name = "/events/" + slug
