@@ -74,6 +74,7 @@ DEFAULT_HOLD_MINUTES = 30
 SECRET_BITS = 130  # 26 characters of the 32-letter alphabet
 TOKEN_BITS = 130
 CODE_BITS = 40  # 8 characters: a human reference, not a secret
+CODE_ATTEMPTS = 3  # an order code already taken gets a new one (the unique index tells)
 
 _orders = Order.__table__
 _tickets = Ticket.__table__
@@ -107,7 +108,7 @@ def live_order_for(event: Event, email: str) -> Order | None:
 @cache
 def _live_order_query():
     """Built once per process: a statement object keeps its SQLAlchemy cache key, so each registration
-    skips building it and walking it for the key (the same for `_code_query`)."""
+    skips building it and walking it for the key."""
     return select(Order.id).where(Order.event_id == bindparam("event_id"), Order.buyer_email == bindparam("email"),
                                   Order.status.in_(LIVE_ORDER_STATUSES)).limit(1)
 
@@ -141,19 +142,6 @@ def ticket_slots(event: Event, quantities: Mapping[Any, Any]) -> list[TicketType
         return min(max(n or 0, 0), MAX_TICKETS_PER_ORDER)
 
     return [tt for tt in event.ticket_types for _ in range(wanted(tt))]
-
-
-@cache
-def _code_query():
-    return select(Order.id).where(Order.code == bindparam("code"))
-
-
-def _new_code() -> str:
-    for _ in range(20):
-        code = random_token(CODE_BITS)
-        if db.session.scalar(_code_query(), {"code": code}) is None:
-            return code
-    raise RuntimeError("could not find a free order code")  # pragma: no cover - 2^40 codes
 
 
 def _hold_minutes(event: Event | None = None) -> int:
@@ -230,14 +218,15 @@ def register_attendees(
         raise AlreadyRegisteredError()
 
     prices = {tt.id: (0 if complimentary else tt.price_cents) for tt, _ in lines}
+    # Seats first: a rush turns most people away here, before anything of an order is made.
+    claim_all(event, lines)
+
     total_cents = sum(prices[tt.id] * n for tt, n in lines)
     paid_types = [tt for tt, _ in lines if prices[tt.id] > 0]
     paid = total_cents > 0
     consented = bool(terms_accepted) and not complimentary and bool(event.terms_url)
-    order = Order(
+    values = dict(
         event=event,
-        code=_new_code(),
-        token=random_token(TOKEN_BITS),
         buyer_name=name,
         buyer_email=email,
         status=OrderStatus.PENDING_PAYMENT if paid else OrderStatus.CONFIRMED,
@@ -252,34 +241,39 @@ def register_attendees(
         terms_accepted_at=now if consented else None,
         terms_url=event.terms_url if consented else None,
     )
-    for tt, (holder_name, holder_email) in zip(slots, [(name, email)] + people):
-        Ticket(
-            order=order,
-            event_id=event.id,
-            ticket_type=tt,
-            secret=random_token(SECRET_BITS),
-            attendee_name=holder_name,
-            attendee_email=holder_email,
-            price_cents=prices[tt.id],
-            status=TicketStatus.VALID,
-            created_at=now,
-        )
+    holders = list(zip(slots, [(name, email)] + people))
+    for attempt in range(1, CODE_ATTEMPTS + 1):
+        order = Order(code=random_token(CODE_BITS), token=random_token(TOKEN_BITS), **values)
+        for tt, (holder_name, holder_email) in holders:
+            Ticket(
+                order=order,
+                event_id=event.id,
+                ticket_type=tt,
+                secret=random_token(SECRET_BITS),
+                attendee_name=holder_name,
+                attendee_email=holder_email,
+                price_cents=prices[tt.id],
+                status=TicketStatus.VALID,
+                created_at=now,
+            )
+        # The unique indexes settle what no check before the insert could: the race two identical
+        # requests can run on PostgreSQL (both passed the check above: the second insert waits for
+        # the first to commit, then fails here), and an order code already taken (40 bits: about
+        # one order in a trillion), which gets a new code.
+        try:
+            with db.session.begin_nested():
+                db.session.add(order)  # and its tickets
+                db.session.flush()
+            break
+        except IntegrityError:
+            duplicate = has_live_order(event, email)
+            if duplicate or attempt == CODE_ATTEMPTS:
+                give_back(event.id, {tt.id: n for tt, n in lines})
+                if duplicate:
+                    raise AlreadyRegisteredError() from None
+                raise
 
     confirmed = order.status == OrderStatus.CONFIRMED
-    claim_all(event, lines)
-
-    # The partial unique index settles the race two identical requests can run on PostgreSQL (both
-    # passed the check above): the second insert waits for the first to commit, then fails here.
-    try:
-        with db.session.begin_nested():
-            db.session.add(order)  # and its tickets
-            db.session.flush()
-    except IntegrityError:
-        give_back(event.id, {tt.id: n for tt, n in lines})
-        if has_live_order(event, email):
-            raise AlreadyRegisteredError() from None
-        raise
-
     if confirmed:
         emails.queue_confirmation(order, key=confirmation_key(order))
     return order
