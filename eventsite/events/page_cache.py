@@ -12,6 +12,8 @@ answers from a copy while the copy is still exactly right:
   show the number, "plenty" otherwise, so a rush of registrations does not throw the copy away at
   every sale), and what the higher domains add to the page (`event_fingerprints`: connections adds
   its settings' `updated_at`). A copy is used only under the fingerprint it was rendered with.
+  The event page reads it at most every `FINGERPRINT_REUSE_SECONDS` per process, and again at once
+  after any write this process commits (see "a fingerprint read a moment ago" below).
 - What it shows from the clock changes at moments the page knows (sales open or close, registration
   opens or closes, the event starts or ends: `display.next_change`): a copy serves until the next of
   them, never for longer than `MAX_AGE`, and never at a time before it was rendered.
