@@ -45,9 +45,14 @@ def test_rush_sells_exactly_the_capacity_and_tells_the_rest_sold_out(live_env, c
     # The burst floor: the same clients, each as many requests as it sent in the rush, all answered.
     per_client = [r["requests"] for r in outcome["results"]]
     assert sum(per_client) == capacity * 2 + clients * 2 and all(n >= 2 for n in per_client)
-    assert outcome["burst"]["results"] == [{}] * clients
     assert stats.status_counts(outcome["burst"]["samples"]) == {"burst 200": sum(per_client)}
     assert result.figures["burst_p99_ms"] > 0
+    # Every second request of a client stands for a POST; the CAPACITY-th answered is the "last sale".
+    answered = [r["posts_answered"] for r in outcome["burst"]["results"]]
+    assert [len(a) for a in answered] == [n // 2 for n in per_client]
+    assert all(a == sorted(a) and a[0] > 0 for a in answered)
+    last_sale = sorted(t for a in answered for t in a)[capacity - 1]
+    assert result.figures["burst_registrations_per_s"] == pytest.approx(capacity / last_sale)
 
 
 def test_warm_up_has_no_burst_floor(live_env):
