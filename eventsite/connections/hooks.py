@@ -1,12 +1,12 @@
 """What this domain adds to the lower domains' pages, through their hooks (installed by `views`).
 
-- `registration.forms.form_sections`: `NetworkingSection` adds the optional networking profile to the
+- `registration.form_builder.form_sections`: `NetworkingSection` adds the optional networking profile to the
   registration form (fields named `networking-<name>`, rendered collapsed in a `<details>`), and
   stores it once the order exists, in the registration's own transaction: a profile that does not
   validate rolls the registration back, and the form shows the messages next to the fields.
 - `events.page_cache.event_fingerprints`: `settings_fingerprint()`, the settings' `updated_at`, so a
   cached event page is re-rendered when the networking section (on or off, the tag list) changes.
-- `registration.views.ticket_page_sections`: `ticket_section(order)` adds "Your networking profile"
+- `registration.ticket_views.ticket_page_sections`: `ticket_section(order)` adds "Your networking profile"
   to `/tickets/<token>` (status and a link to edit it) and the people she was introduced to at
   earlier events of the organization who are coming too.
 """
@@ -29,7 +29,7 @@ PREFIX = "networking-"
 
 
 class NetworkingSection:
-    """A part of the registration form (see `registration.forms.form_sections`)."""
+    """A part of the registration form (see `registration.form_builder.form_sections`)."""
 
     template = "connections/_registration_section.html"
 

@@ -45,15 +45,15 @@ bp = Blueprint("connections", __name__, template_folder="templates")
 
 def _install_hooks() -> None:
     from eventsite.events import page_cache
-    from eventsite.registration import forms as registration_forms
-    from eventsite.registration import views as registration_views
+    from eventsite.registration import form_builder as registration_form_builder
+    from eventsite.registration import ticket_views as registration_ticket_views
 
     if hooks.settings_fingerprint not in page_cache.event_fingerprints:
         page_cache.event_fingerprints.append(hooks.settings_fingerprint)
-    if hooks.networking_section not in registration_forms.form_sections:
-        registration_forms.form_sections.append(hooks.networking_section)
-    if hooks.ticket_section not in registration_views.ticket_page_sections:
-        registration_views.ticket_page_sections.append(hooks.ticket_section)
+    if hooks.networking_section not in registration_form_builder.form_sections:
+        registration_form_builder.form_sections.append(hooks.networking_section)
+    if hooks.ticket_section not in registration_ticket_views.ticket_page_sections:
+        registration_ticket_views.ticket_page_sections.append(hooks.ticket_section)
 
 
 _install_hooks()

@@ -32,7 +32,7 @@ from eventsite.payments.errors import (
 from eventsite.payments.models import Payment, PaymentStatus
 from eventsite.payments.services import lock_order, lock_payment, payment_by_token
 from eventsite.payments.stripe_gateway import GatewayError
-from eventsite.registration import services as registration_services
+from eventsite.registration import cancellation as registration_cancellation
 from eventsite.registration.models import Order, OrderStatus, Ticket, TicketStatus
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def _session_end(order: Order, provider: str, now: datetime) -> datetime:
 
 
 def _paid_hold_end(event: Event, now: datetime, end: datetime) -> datetime:
-    """`registration_services.paid_hold_end`: with Stripe, a new paid order is held from the start
+    """`registration.services.paid_hold_end`: with Stripe, a new paid order is held from the start
     until where `_session_end` will put the hold when her checkout starts (up to CHECKOUT_LEEWAY
     later), so `start_checkout` finds nothing to move: one UPDATE of the order less per checkout.
     A checkout started later (or a 24-hour hold) still has its hold moved there, as before."""
@@ -246,7 +246,7 @@ def give_up_unpayable(order: Order, *, now: datetime | None = None) -> Order:
     now = now or utcnow()
     order = lock_order(order.id)
     if order.status == OrderStatus.PENDING_PAYMENT:
-        registration_services.void_order(order, status=OrderStatus.CANCELLED, now=now)
+        registration_cancellation.void_order(order, status=OrderStatus.CANCELLED, now=now)
     return order
 
 

@@ -22,7 +22,7 @@ from eventsite.payments.errors import UnknownPaymentError
 from eventsite.payments.models import Payment, PaymentStatus
 from eventsite.payments.services import lock_order, lock_payment, payment_by_token
 from eventsite.payments.stripe_gateway import GatewayError
-from eventsite.registration import services as registration_services
+from eventsite.registration import cancellation as registration_cancellation
 from eventsite.registration.models import Order, OrderStatus
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def _expired_holds(now: datetime, event_id: int | None):
 def expire_order(order: Order, *, now: datetime, payment_status: PaymentStatus = PaymentStatus.EXPIRED) -> bool:
     """A pending order that will not be paid: `expired`, tickets cancelled, seats back (waitlist
     hooks run). True when it moved. The caller holds the order lock."""
-    if not registration_services.void_order(order, status=OrderStatus.EXPIRED, now=now):
+    if not registration_cancellation.void_order(order, status=OrderStatus.EXPIRED, now=now):
         return False
     db.session.execute(
         update(_payments)
@@ -128,7 +128,7 @@ def release_hold(token: object, *, now: datetime | None = None) -> Payment:
     payment = lock_payment(order.id)
     if order.status != OrderStatus.PENDING_PAYMENT or payment.is_paid:
         return payment
-    if not registration_services.void_order(order, status=OrderStatus.CANCELLED, now=now):
+    if not registration_cancellation.void_order(order, status=OrderStatus.CANCELLED, now=now):
         return payment
     gw = providers.gateway()
     if payment.status == PaymentStatus.OPEN and payment.checkout_session_id and gw is not None \

@@ -48,8 +48,8 @@ from eventsite.payments.services import (
     set_order_status,
 )
 from eventsite.payments.stripe_gateway import GatewayError
+from eventsite.registration import cancellation as registration_cancellation
 from eventsite.registration import emails as registration_emails
-from eventsite.registration import services as registration_services
 from eventsite.registration.errors import NotCancellableError
 from eventsite.registration.models import Order, OrderStatus, TicketStatus
 
@@ -180,7 +180,7 @@ def refund_order(order: Order, *, actor, now: datetime | None = None) -> Refund:
     if amount <= 0:
         raise NotRefundableError("This order has already been refunded in full.")
     if order.status == OrderStatus.CONFIRMED:
-        registration_services.void_order(order, status=OrderStatus.REFUND_PENDING, now=now)
+        registration_cancellation.void_order(order, status=OrderStatus.REFUND_PENDING, now=now)
     else:
         set_order_status(order, OrderStatus.REFUND_PENDING, from_=(OrderStatus.CANCELLED,))
     refund = new_refund(order, payment, amount=amount, reason=RefundReason.ORGANIZER, now=now, actor=actor)
@@ -237,11 +237,11 @@ def cancel_paid_order(order: Order, *, now: datetime | None = None) -> Refund | 
         raise NotCancellableError(quote.message)
     payment = lock_payment(order.id)
     if quote.refund_cents > 0:
-        registration_services.void_order(order, status=OrderStatus.REFUND_PENDING, now=now)
+        registration_cancellation.void_order(order, status=OrderStatus.REFUND_PENDING, now=now)
         refund = new_refund(order, payment, amount=quote.refund_cents, reason=RefundReason.ATTENDEE, now=now)
         return send_refund(refund, now=now)
     lines = [(t.attendee_name, t.ticket_type.name) for t in order.valid_tickets]
-    if registration_services.void_order(order, status=OrderStatus.CANCELLED, now=now):
+    if registration_cancellation.void_order(order, status=OrderStatus.CANCELLED, now=now):
         registration_emails.queue_cancellation(order, lines, whole_order=True, key=f"cancellation:order:{order.id}")
     return None
 

@@ -164,8 +164,9 @@ def _refund_policy_context(event) -> dict:
 
 
 def _ticket_page_payment(order) -> dict:
-    """`registration.views.ticket_page_context`: on the ticket page of a paid order, the link to pay
-    (pending), to cancel with the policy's refund (paid and confirmed), and the refund's amount."""
+    """`registration.ticket_views.ticket_page_context`: on the ticket page of a paid order, the link
+    to pay (pending), to cancel with the policy's refund (paid and confirmed), and the refund's
+    amount."""
     payment = services.payment_for(order)
     if payment is None:
         return {}
@@ -183,13 +184,14 @@ def _ticket_page_payment(order) -> dict:
 
 def _install_hooks() -> None:
     from eventsite.events import views as event_views
+    from eventsite.registration import ticket_views as registration_ticket_views
     from eventsite.registration import views as registration_views
 
     registration_views.start_payment = start_payment
     if _refund_policy_context not in event_views.event_page_context:
         event_views.event_page_context.append(_refund_policy_context)
-    if _ticket_page_payment not in registration_views.ticket_page_context:
-        registration_views.ticket_page_context.append(_ticket_page_payment)
+    if _ticket_page_payment not in registration_ticket_views.ticket_page_context:
+        registration_ticket_views.ticket_page_context.append(_ticket_page_payment)
 
 
 _install_hooks()

@@ -51,7 +51,7 @@ from eventsite.payments.services import (
     set_order_status,
 )
 from eventsite.payments.stripe_gateway import InvalidSignatureError, construct_event
-from eventsite.registration import services as registration_services
+from eventsite.registration import cancellation as registration_cancellation
 from eventsite.registration.models import OrderStatus
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def _charge_refunded(charge: dict, now: datetime):
     if payment.amount_refunded_cents < payment.amount_cents:
         return f"partial refund of {extra} recorded", order.id
     if order.status == OrderStatus.CONFIRMED:
-        registration_services.void_order(order, status=OrderStatus.REFUNDED, now=now)
+        registration_cancellation.void_order(order, status=OrderStatus.REFUNDED, now=now)
         emails.queue_refund_issued(order, refund)
         return "refunded in the dashboard: order cancelled", order.id
     set_order_status(order, OrderStatus.REFUNDED,

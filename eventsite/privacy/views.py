@@ -2,15 +2,24 @@
 the organizer's erasure of an attendee (`/organizer/events/<slug>/orders/<code>/erase`, a POST that
 must repeat the order code). Thin views: one service call each, committed by `run_in_transaction`.
 
-Hooks filled here: `registration.views.ticket_page_sections` (the "Your data" card on her ticket
-page), `registration.manage_views.order_page_context` (`erase_url` on the organizer's order page),
-and the worker task `privacy.purge_expired_profiles`.
+Hooks filled here: `registration.ticket_views.ticket_page_sections` (the "Your data" card on her
+ticket page), `registration.manage_views.order_page_context` (`erase_url` on the organizer's order
+page), and the worker task `privacy.purge_expired_profiles`.
 """
 from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -23,7 +32,7 @@ from eventsite.events.manage_views import EVENT_TABS
 from eventsite.privacy import services
 from eventsite.registration import manage_views as registration_manage
 from eventsite.registration import reports
-from eventsite.registration import views as registration_views
+from eventsite.registration import ticket_views as registration_ticket_views
 from eventsite.registration.models import Order
 from eventsite.registration.services import order_by_token
 
@@ -33,7 +42,7 @@ bp = Blueprint("privacy", __name__, template_folder="templates")
 # --- her download ----------------------------------------------------------------------------------
 
 @bp.get("/tickets/<token>/data.json")
-@registration_views.private
+@registration_ticket_views.private
 def download(token: str):
     order = order_by_token(token)
     if order is None:
@@ -50,8 +59,8 @@ def ticket_page_card(order: Order):
                                   has_profile=profile_for_order(order) is not None))
 
 
-if ticket_page_card not in registration_views.ticket_page_sections:
-    registration_views.ticket_page_sections.append(ticket_page_card)
+if ticket_page_card not in registration_ticket_views.ticket_page_sections:
+    registration_ticket_views.ticket_page_sections.append(ticket_page_card)
 
 
 # --- the organizer's erasure -----------------------------------------------------------------------

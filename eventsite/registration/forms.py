@@ -1,10 +1,8 @@
 """The public registration form and the ticket page's rename form.
 
-The registration form is built for one event: `name`, `email`, one `quantity-<ticket type id>` select
-per visible ticket type on sale, `question-<id>` for each of the event's questions, the attendee of
-each extra ticket (`attendee-<i>-name` / `attendee-<i>-email`, i = 1 for the second ticket), and
-`consent` when the event has terms. The field names are the ones PRODUCT.md and
-`registration.services` use, so the services' `ValidationError.errors` land next to their fields.
+`RegistrationForm` is what every event's registration form does; `form_builder.registration_form`
+builds one for an event, with its fields (the field names are listed there: the ones PRODUCT.md and
+`registration.services` use, so the services' `ValidationError.errors` land next to their fields).
 
 The form does not validate what the services validate (names, emails, quantities, answers): it
 reads the posted values, hands them over as they came, and shows what the services said. It checks
@@ -19,41 +17,23 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from datetime import datetime
 from typing import Any
 
 from flask import render_template
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from werkzeug.datastructures import MultiDict
-from wtforms import (
-    BooleanField,
-    EmailField,
-    RadioField,
-    SelectField,
-    SelectMultipleField,
-    StringField,
-    TextAreaField,
-)
-from wtforms.fields import SelectChoice
+from wtforms import EmailField, SelectMultipleField, StringField
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from eventsite.core.forms import ServiceForm
-from eventsite.events.display import (
-    Availability,
-    price_label,
-    ticket_availability,
-    visible_ticket_types,
-)
+from eventsite.events.display import Availability
 from eventsite.events.models import Event, QuestionKind, TicketType
 from eventsite.registration.services import ticket_slots
 from eventsite.registration.validation import (
     CONSENT_MISSING,
     EMAIL_MAX,
-    LONG_TEXT_MAX,
     MAX_TICKETS_PER_ORDER,
     NAME_MAX,
-    SHORT_TEXT_MAX,
 )
 
 _ATTENDEE_KEY = re.compile(r"^attendee-(\d{1,3})-(name|email)$")
@@ -64,12 +44,6 @@ PAYMENT_UNAVAILABLE = (
     "Choose a free ticket, or ask the organizer how to pay."
 )
 
-# Parts of the form that higher domains add (connections: the optional networking profile). Each is
-# an object with `fields(event)` -> {name: unbound field} (empty: not on this event's form),
-# `template` (included inside the form, after the questions) and `save(order, form)`, which the view
-# calls in the registration's transaction once the order exists (a ValidationError keyed by the
-# section's own field names rolls the registration back and lands next to those fields).
-form_sections: list = []
 _SECTION_CACHE: dict[tuple, Markup] = {}
 _SECTION_CACHE_MAX = 256
 
@@ -122,7 +96,7 @@ class RegistrationForm(FlaskForm):
         render_kw={"autocomplete": "email", "maxlength": EMAIL_MAX, "spellcheck": "false", "autocapitalize": "none"},
     )
 
-    # Filled in by registration_form().
+    # Filled in by form_builder.registration_form().
     event: Event
     rows: list[TicketRow]
     question_names: list[str]
@@ -305,85 +279,6 @@ def posted_attendee_count(formdata: Mapping[str, Any]) -> int:
     """The highest `attendee-<i>-*` posted (capped): extras beyond the tickets chosen are reported."""
     indexes = [int(m.group(1)) for key in formdata if (m := _ATTENDEE_KEY.match(key))]
     return min(max(indexes, default=0), MAX_TICKETS_PER_ORDER)
-
-
-def registration_form(
-    event: Event, *, now: datetime, formdata=None, payments_available: bool = True
-) -> RegistrationForm:
-    """The registration form of `event`: the posted `formdata`, or a fresh form when it is None."""
-    rows: list[TicketRow] = []
-    attrs: dict[str, Any] = {}
-    for tt in visible_ticket_types(event):
-        availability = ticket_availability(tt, event, now)
-        name = None
-        if availability.can_buy:
-            name = f"quantity-{tt.id}"
-            most = min(tt.max_per_order, availability.remaining, MAX_TICKETS_PER_ORDER)
-            attrs[name] = SelectField(tt.name, choices=[SelectChoice(str(n), str(n)) for n in range(most + 1)],
-                                      default="0", validate_choice=False)
-        rows.append(TicketRow(tt, price_label(tt), availability, name,
-                              paid_unavailable=bool(name) and tt.price_cents > 0 and not payments_available))
-    buyable = [r for r in rows if r.field_name]
-    if len(buyable) == 1:
-        attrs[buyable[0].field_name].kwargs["default"] = "1"
-
-    question_names = []
-    for q in event.questions:
-        name = f"question-{q.id}"
-        question_names.append(name)
-        validators = [Marked()] if q.required else []
-        choices = [SelectChoice(o, o) for o in q.options or []]
-        if q.kind == QuestionKind.LONG_TEXT:
-            attrs[name] = TextAreaField(q.label, validators, render_kw={"rows": 4, "maxlength": LONG_TEXT_MAX})
-        elif q.kind == QuestionKind.SINGLE_CHOICE:
-            attrs[name] = RadioField(q.label, validators, choices=choices, validate_choice=False)
-        elif q.kind == QuestionKind.MULTIPLE_CHOICE:
-            # No `required` on each box (that would mean "tick every one"); the group is marked below.
-            attrs[name] = MultiCheckboxField(q.label, choices=choices, validate_choice=False)
-        elif q.kind == QuestionKind.CHECKBOX:
-            attrs[name] = BooleanField(q.label, validators)
-        else:
-            attrs[name] = StringField(q.label, validators, render_kw={"maxlength": SHORT_TEXT_MAX})
-
-    data = formdata if formdata is not None else MultiDict()
-    slots = ticket_slots(event, quantities_from(data))
-    count = max(len(slots) - 1, posted_attendee_count(data)) if formdata is not None else 0
-    attendee_slots = []
-    for i in range(1, min(count, MAX_TICKETS_PER_ORDER - 1) + 1):
-        type_name = slots[i].name if i < len(slots) else None
-        attendee_slots.append(AttendeeSlot(i, type_name))
-        attrs[f"attendee-{i}-name"] = StringField(
-            f"Ticket {i + 1}: attendee's name", [Marked()], render_kw={"autocomplete": "off", "maxlength": NAME_MAX})
-        attrs[f"attendee-{i}-email"] = EmailField(
-            f"Ticket {i + 1}: attendee's email (optional)",
-            render_kw={"autocomplete": "off", "maxlength": EMAIL_MAX, "spellcheck": "false", "autocapitalize": "none"})
-
-    if event.terms_url:
-        attrs["consent"] = BooleanField("I agree to the organizer's terms and conditions", [Marked()])
-
-    sections = []
-    for section in form_sections:
-        extra = section.fields(event)
-        if extra:
-            attrs.update(extra)
-            sections.append((section, list(extra)))
-
-    form_class = type("EventRegistrationForm", (RegistrationForm,), attrs)
-    form = form_class(formdata=formdata)  # None: a fresh form with its defaults
-    form._formdata = data
-    form.event = event
-    form.rows = rows
-    form.question_names = question_names
-    form.attendee_slots = attendee_slots
-    form.has_consent = bool(event.terms_url)
-    form.sections = [section for section, _ in sections]
-    form.section_names = [name for _, names in sections for name in names]
-    form.section_fields = {id(section): names for section, names in sections}
-    form.fresh = formdata is None
-    for q in event.questions:
-        if q.required and q.kind == QuestionKind.MULTIPLE_CHOICE:
-            form[f"question-{q.id}"].flags.required = True
-    return form
 
 
 @dataclass

@@ -3,9 +3,9 @@ tickets, the CSV export and the chart.
 
 Owners and organizers only: `access.event_for` answers 404 to people outside the event's organization
 (and to door staff not assigned to it) and 403 to door staff assigned to it. Reads come from
-`reports.py`; every change is ONE service of `services.py` run through `run_in_transaction` (which
-commits once and, on SQLite, takes the writer lock first). A refusal of the service (`DomainError`)
-becomes a message, never a 500.
+`reports.py`; every change is ONE service of `services.py` or `cancellation.py` run through
+`run_in_transaction` (which commits once and, on SQLite, takes the writer lock first). A refusal of
+the service (`DomainError`) becomes a message, never a 500.
 
 Hook: `order_page_context`, callbacks fn(order) -> extra context for the order page. The payments
 domain adds `payment` (see `order.html`): the payment's state, amount and Stripe ids, its refunds,
@@ -37,8 +37,8 @@ from eventsite.core.forms import NumberRange  # not WTForms' own: survives 10**4
 from eventsite.events.access import event_for
 from eventsite.events.manage_views import EVENT_TABS, add_event_tab
 from eventsite.events.models import Event
+from eventsite.registration import cancellation, export, reports, services
 from eventsite.registration import chart as day_chart
-from eventsite.registration import export, reports, services
 from eventsite.registration.answers import answer_lines
 from eventsite.registration.models import Order, OrderSource, Ticket
 
@@ -153,7 +153,7 @@ def cancel_order(slug: str, code: str):
         if not order.is_live:
             flash(f"Order {order.code} was already cancelled.", "warning")
         else:
-            _run(lambda: services.cancel_order(order, actor=_actor()),
+            _run(lambda: cancellation.cancel_order(order, actor=_actor()),
                  f"Order {order.code} is cancelled; {order.buyer_email} has been told by email.")
         return redirect(url_for(".order", slug=slug, code=code.upper()))
     return render_template("registration_manage/cancel.html", event=event, order=order, ticket=None)
@@ -169,7 +169,7 @@ def cancel_ticket(slug: str, code: str, ticket_id: int):
         if not (ticket.is_valid and order.is_live):
             flash(f"{name}’s ticket was already cancelled.", "warning")
             return redirect(url_for(".order", slug=slug, code=code.upper()))
-        _run(lambda: services.cancel_ticket(ticket, actor=_actor()),
+        _run(lambda: cancellation.cancel_ticket(ticket, actor=_actor()),
              f"{name}’s ticket is cancelled; {order.buyer_email} has been told by email.")
         return redirect(url_for(".order", slug=slug, code=code.upper()))
     return render_template("registration_manage/cancel.html", event=event, order=order, ticket=ticket)

@@ -9,7 +9,7 @@ How it works, and why
 **A freed seat is never back on public sale while someone waits for it.** Seats are counted only
 in `ticket_types.sold` / `events.sold`, and an offer *keeps its seats claimed*: it is a reservation
 that the count includes, so the public form keeps saying "sold out" and its conditional UPDATE finds
-no room. When seats are released (a cancellation runs `services.on_seats_released` inside the
+no room. When seats are released (a cancellation runs `cancellation.on_seats_released` inside the
 cancelling transaction, after `give_back`; an expired payment hold does the same through
 `void_order`), `offer_seats` walks the queue and re-claims the seats with the very same conditional
 UPDATEs (`claim_ticket_type` / `claim_event`) in the same transaction. Nobody can take them in
@@ -72,6 +72,7 @@ from eventsite.core.errors import ValidationError
 from eventsite.core.tasks import register_task
 from eventsite.events.models import Event, EventStatus, TicketType
 from eventsite.extensions import db
+from eventsite.registration import cancellation as registration_cancellation
 from eventsite.registration import services as registration_services
 from eventsite.registration import waitlist_emails
 from eventsite.registration.capacity import (
@@ -179,7 +180,8 @@ _claiming: ContextVar[int | None] = ContextVar("waitlist_claiming", default=None
 
 
 def _on_seats_released(tt: TicketType, n: int) -> None:
-    """`registration.services.on_seats_released`: a cancellation gave seats back (same transaction)."""
+    """`registration.cancellation.on_seats_released`: a cancellation gave seats back (same
+    transaction)."""
     if _claiming.get() == tt.event_id:
         return  # claim_offer offers what is free once her own seats are claimed again
     offer_seats(tt.event)
@@ -343,6 +345,6 @@ def _events_with_free_seats_and_queue(now: datetime) -> list[int]:
 
 # --- wiring (import time; repeatable) -----------------------------------------------------------
 
-if _on_seats_released not in registration_services.on_seats_released:
-    registration_services.on_seats_released.append(_on_seats_released)
+if _on_seats_released not in registration_cancellation.on_seats_released:
+    registration_cancellation.on_seats_released.append(_on_seats_released)
 register_task("waitlist.expire_offers", expire_offers)

@@ -33,7 +33,7 @@ def test_every_result_through_the_api(owner_api, door, tickets, app, spec):
     [unpaid] = tickets(paid=True)
     [cancelled] = tickets()
     with app.app_context():
-        from eventsite.registration.services import cancel_order
+        from eventsite.registration.cancellation import cancel_order
 
         cancel_order(ticket(cancelled).order)
         other = make_event(door.organization_id, title="Other evening")

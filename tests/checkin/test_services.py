@@ -18,8 +18,8 @@ from eventsite.core.db import run_in_transaction, utcnow
 from eventsite.core.errors import NotFoundError, ValidationError
 from eventsite.events.models import Event
 from eventsite.extensions import db
+from eventsite.registration.cancellation import cancel_order
 from eventsite.registration.models import OrderStatus, TicketStatus
-from eventsite.registration.services import cancel_order
 from tests.checkin.conftest import register, scan_count, scans, ticket, user
 from tests.factories import make_event, make_organizer, make_ticket_type
 

@@ -20,8 +20,9 @@ from eventsite.connections import event_settings
 from eventsite.core.db import utcnow
 from eventsite.extensions import db
 from eventsite.registration import waitlist
+from eventsite.registration.cancellation import cancel_order
 from eventsite.registration.models import WaitlistStatus
-from eventsite.registration.services import cancel_order, live_order_for, register_attendees
+from eventsite.registration.services import live_order_for, register_attendees
 from tests.conftest import login
 from tests.factories import make_event, make_organizer, make_question, make_ticket_type
 

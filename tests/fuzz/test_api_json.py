@@ -10,7 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from eventsite.checkin.api import CHECKIN_FIELDS
-from eventsite.events.api import CREATE_EVENT_FIELDS, TICKET_TYPE_FIELDS, UPDATE_EVENT_FIELDS
+from eventsite.events.api_schema import (
+    CREATE_EVENT_FIELDS,
+    TICKET_TYPE_FIELDS,
+    UPDATE_EVENT_FIELDS,
+)
 from tests.fuzz.conftest import FUZZ
 from tests.fuzz.support import HUGE, Guard, form_value, json_bodies
 

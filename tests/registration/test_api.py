@@ -101,8 +101,8 @@ def test_orders_with_buyer_status_total_and_ticket_counts(app, organizer, api):
                    attendees=[{"name": "Quinn"}])
 
     def cancel_bea():
+        from eventsite.registration.cancellation import cancel_ticket
         from eventsite.registration.models import Ticket
-        from eventsite.registration.services import cancel_ticket
 
         cancel_ticket(db.session.get(Ticket, ada["tickets"][1]["id"]))
         db.session.commit()

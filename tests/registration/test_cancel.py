@@ -12,7 +12,7 @@ from eventsite.core.mail.models import OutboxMessage
 from eventsite.events.models import EventStatus
 from eventsite.events.services import cancel_event
 from eventsite.extensions import db
-from eventsite.registration import services
+from eventsite.registration import cancellation, services
 from eventsite.registration.errors import NotCancellableError, TicketNotEditableError
 from eventsite.registration.models import Order, OrderStatus, Ticket, TicketStatus
 from tests.factories import make_event, make_ticket_type
@@ -32,7 +32,7 @@ def _keys() -> list[str]:
 def released(monkeypatch):
     """Records the on_seats_released calls (the waitlist's hook)."""
     calls: list[tuple[int, int]] = []
-    monkeypatch.setattr(services, "on_seats_released", [lambda tt, n: calls.append((tt.id, n))])
+    monkeypatch.setattr(cancellation, "on_seats_released", [lambda tt, n: calls.append((tt.id, n))])
     return calls
 
 
@@ -45,7 +45,7 @@ def pair(event, free_type, make_order):
 
 def test_cancel_one_ticket_gives_its_seat_back(pair, event, free_type, released):
     ada, bea = pair.tickets
-    services.cancel_ticket(bea, actor=None)
+    cancellation.cancel_ticket(bea, actor=None)
     db.session.commit()
     assert _fresh(bea).status == TicketStatus.CANCELLED and _fresh(bea).cancelled_at is not None
     assert _fresh(ada).status == TicketStatus.VALID
@@ -57,15 +57,15 @@ def test_cancel_one_ticket_gives_its_seat_back(pair, event, free_type, released)
     assert "Bea" in mail.text_body and event.title in mail.subject
     assert f"/tickets/{pair.token}" in mail.text_body  # her other ticket is still there
 
-    services.cancel_ticket(_fresh(bea))  # again: nothing more happens
+    cancellation.cancel_ticket(_fresh(bea))  # again: nothing more happens
     db.session.commit()
     assert _fresh(free_type).sold == 1 and released == [(free_type.id, 1)] and len(_keys()) == 2
 
 
 def test_cancelling_the_last_ticket_cancels_the_order(pair, free_type, released):
     ada, bea = pair.tickets
-    services.cancel_ticket(bea)
-    services.cancel_ticket(ada)
+    cancellation.cancel_ticket(bea)
+    cancellation.cancel_ticket(ada)
     db.session.commit()
     order = _fresh(pair)
     assert order.status == OrderStatus.CANCELLED and order.cancelled_at is not None
@@ -76,7 +76,7 @@ def test_cancelling_the_last_ticket_cancels_the_order(pair, free_type, released)
 
 
 def test_cancel_order_gives_every_seat_back_and_emails_once(pair, event, free_type, released, make_order):
-    services.cancel_order(pair)
+    cancellation.cancel_order(pair)
     db.session.commit()
     order = _fresh(pair)
     assert order.status == OrderStatus.CANCELLED
@@ -87,7 +87,7 @@ def test_cancel_order_gives_every_seat_back_and_emails_once(pair, event, free_ty
     mail = db.session.scalars(select(OutboxMessage).where(OutboxMessage.key == f"cancellation:order:{pair.id}")).one()
     assert "Ada" in mail.text_body and "Bea" in mail.text_body and "register again" in mail.text_body
 
-    services.cancel_order(_fresh(pair))  # idempotent
+    cancellation.cancel_order(_fresh(pair))  # idempotent
     db.session.commit()
     assert _fresh(free_type).sold == 0 and len(_keys()) == 2
     # The seats are really free again, and so is her email address.
@@ -100,7 +100,7 @@ def test_paid_orders_are_not_cancelled_here(ctx, org_id):
     paid = make_ticket_type(event, price_cents=1500, capacity=5)
     order = services.register_attendees(event, buyer_name="Ada", buyer_email="ada@example.org", quantities={paid.id: 1})
     db.session.commit()
-    for attempt in (lambda: services.cancel_order(order), lambda: services.cancel_ticket(order.tickets[0])):
+    for attempt in (lambda: cancellation.cancel_order(order), lambda: cancellation.cancel_ticket(order.tickets[0])):
         with pytest.raises(NotCancellableError) as info:
             attempt()
         assert info.value.code == "not_cancellable" and "refund" in info.value.message
@@ -113,12 +113,12 @@ def test_a_used_ticket_cannot_be_cancelled(pair, free_type):
     ada.checked_in_at = utcnow()
     db.session.commit()
     with pytest.raises(NotCancellableError):
-        services.cancel_ticket(_fresh(ada))
+        cancellation.cancel_ticket(_fresh(ada))
     db.session.rollback()
     with pytest.raises(NotCancellableError):
-        services.cancel_order(_fresh(pair))
+        cancellation.cancel_order(_fresh(pair))
     db.session.rollback()
-    services.cancel_ticket(_fresh(bea))  # the other one can go
+    cancellation.cancel_ticket(_fresh(bea))  # the other one can go
     db.session.commit()
     assert _fresh(free_type).sold == 1
 
@@ -129,13 +129,13 @@ def test_void_order_expires_a_hold_for_the_payment_issue(ctx, org_id, released):
     order = services.register_attendees(event, buyer_name="Ada", buyer_email="ada@example.org",
                                         quantities={paid.id: 2}, attendees=[{"name": "Bea"}])
     db.session.commit()
-    assert services.void_order(order, status=OrderStatus.EXPIRED) == {paid.id: 2}
+    assert cancellation.void_order(order, status=OrderStatus.EXPIRED) == {paid.id: 2}
     db.session.commit()
     assert _fresh(order).status == OrderStatus.EXPIRED and _fresh(paid).sold == 0
     assert released == [(paid.id, 2)]
-    assert services.void_order(_fresh(order), status=OrderStatus.EXPIRED) == {}  # once only
+    assert cancellation.void_order(_fresh(order), status=OrderStatus.EXPIRED) == {}  # once only
     with pytest.raises(ValueError):
-        services.void_order(order, status=OrderStatus.CONFIRMED)
+        cancellation.void_order(order, status=OrderStatus.CONFIRMED)
 
 
 def test_rename_attendee(pair):
@@ -155,7 +155,7 @@ def test_rename_attendee(pair):
         db.session.rollback()
     assert _fresh(bea).attendee_name == "Beatrice Smith"
 
-    services.cancel_ticket(_fresh(bea))
+    cancellation.cancel_ticket(_fresh(bea))
     db.session.commit()
     with pytest.raises(TicketNotEditableError):
         services.rename_attendee(_fresh(bea), "Someone Else")
@@ -168,7 +168,7 @@ def test_cancelling_the_event_cancels_its_orders_and_tells_each_buyer(ctx, org_i
     a = make_order(event, email="ada@example.org", quantities={free.id: 2}, attendees=[{"name": "Bea"}])
     b = make_order(event, email="cy@example.org", quantities={paid.id: 1})
     c = make_order(event, email="dee@example.org")
-    services.cancel_order(c)
+    cancellation.cancel_order(c)
     db.session.commit()
     other = make_event(org_id)
     make_ticket_type(other)
@@ -219,7 +219,7 @@ def test_resend_tickets_reveals_nothing_for_unknown_addresses(event, make_order,
 
 def test_resend_tickets_ignores_cancelled_and_unpaid_orders(ctx, org_id, event, make_order):
     cancelled = make_order(event, email="ada@example.org")
-    services.cancel_order(cancelled)
+    cancellation.cancel_order(cancelled)
     paid = make_ticket_type(event, name="Paid", price_cents=100)
     make_order(event, email="bea@example.org", quantities={paid.id: 1})
     db.session.commit()
@@ -234,7 +234,7 @@ def test_organizer_resend_confirmation(event, make_order):
     order = make_order(event)
     assert services.resend_confirmation(order, actor=None) is True
     assert _keys()[-1] == f"confirmation-resend:{order.id}:1"
-    services.cancel_order(order)
+    cancellation.cancel_order(order)
     with pytest.raises(TicketNotEditableError):
         services.resend_confirmation(_fresh(order))
 

@@ -9,8 +9,8 @@ import pytest
 from eventsite.events.models import Event
 from eventsite.extensions import db
 from eventsite.registration import chart
+from eventsite.registration.cancellation import cancel_order
 from eventsite.registration.models import Order
-from eventsite.registration.services import cancel_order
 from tests.registration.manage_support import in_app, make_setup, register, text_of
 
 UTC = timezone.utc

@@ -8,7 +8,7 @@ import pytest
 from eventsite.core.db import utcnow
 from eventsite.core.text import format_local
 from eventsite.extensions import db
-from eventsite.registration import services
+from eventsite.registration import cancellation
 from eventsite.registration.models import Order
 from tests.registration.manage_support import (
     bulk_tickets,
@@ -40,7 +40,7 @@ def people(app, reg):
     eve = register(app, reg.event_id, name="Eve Early", email="eve@example.org", quantities={reg.general_id: 1})
 
     def cancel():
-        services.cancel_order(db.session.get(Order, dana["id"]))
+        cancellation.cancel_order(db.session.get(Order, dana["id"]))
         db.session.commit()
 
     in_app(app, cancel)

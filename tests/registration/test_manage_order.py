@@ -179,7 +179,7 @@ def test_resend_of_a_cancelled_order_is_refused(app, organizer_client, reg):
     ada = _ada(app, reg)
 
     def cancel():
-        from eventsite.registration.services import cancel_order
+        from eventsite.registration.cancellation import cancel_order
 
         cancel_order(db.session.get(Order, ada["id"]))
         db.session.commit()

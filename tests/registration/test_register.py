@@ -13,7 +13,7 @@ from eventsite.core.mail.models import OutboxMessage
 from eventsite.core.security import TOKEN_ALPHABET
 from eventsite.events.models import Event, EventStatus, QuestionKind, TicketType
 from eventsite.extensions import db
-from eventsite.registration import services
+from eventsite.registration import cancellation, services
 from eventsite.registration.errors import AlreadyRegisteredError, RegistrationClosedError, SoldOutError
 from eventsite.registration.models import Order, OrderSource, OrderStatus, Ticket, TicketStatus
 from eventsite.registration.services import register_attendees
@@ -406,7 +406,7 @@ def test_same_email_may_register_for_another_event_or_after_cancelling(ctx, org_
     make_ticket_type(other)
     first = make_order(event, email="ada@example.org")
     make_order(other, email="ada@example.org")
-    services.cancel_order(first)
+    cancellation.cancel_order(first)
     db.session.commit()
     again = make_order(event, email="ada@example.org")
     assert again.status == OrderStatus.CONFIRMED

@@ -15,7 +15,7 @@ from eventsite.core.errors import DomainError
 from eventsite.core.mail.models import OutboxMessage
 from eventsite.events.models import Event
 from eventsite.extensions import db
-from eventsite.registration import services, waitlist_offers
+from eventsite.registration import cancellation, services, waitlist_offers
 from eventsite.registration.errors import SoldOutError
 from eventsite.registration.models import Order, Ticket, WaitlistEntry, WaitlistStatus
 from tests.registration.waitlist_helpers import (
@@ -101,7 +101,7 @@ def test_a_cancellation_racing_public_registrations_gives_the_seat_to_the_waitli
     join(app, sold_out.event_id, "wanda@example.org")
 
     def cancel_ada():
-        services.cancel_order(db.session.get(Order, sold_out.order_id))
+        cancellation.cancel_order(db.session.get(Order, sold_out.order_id))
 
     def public(i):
         return lambda: services.register_attendees(

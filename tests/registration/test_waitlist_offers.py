@@ -13,7 +13,7 @@ from eventsite.core.tasks import registered_tasks, run_due_tasks
 from eventsite.events.models import Event, QuestionKind, TicketType
 from eventsite.events.services import cancel_event
 from eventsite.extensions import db
-from eventsite.registration import services, waitlist, waitlist_offers
+from eventsite.registration import cancellation, services, waitlist, waitlist_offers
 from eventsite.registration.errors import SoldOutError
 from eventsite.registration.models import (
     Order,
@@ -454,7 +454,7 @@ def test_seats_released_while_an_offer_is_claimed_go_to_the_next_people_not_hers
     def bea_hold_runs_out(event, now):  # what payments' "expire on read" does to an unpaid hold
         order = db.session.get(Order, bea)
         if order.is_live:
-            services.void_order(order, status=OrderStatus.EXPIRED, now=now)
+            cancellation.void_order(order, status=OrderStatus.EXPIRED, now=now)
 
     monkeypatch.setattr(services, "before_registration", [bea_hold_runs_out])
     assert _claim(client, f"/waitlist/{wanda}").status_code == 303

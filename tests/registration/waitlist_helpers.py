@@ -11,7 +11,7 @@ from eventsite.core.mail.models import OutboxMessage
 from eventsite.core.mail.worker import deliver_due
 from eventsite.events.models import Event, TicketType
 from eventsite.extensions import db
-from eventsite.registration import services, waitlist
+from eventsite.registration import cancellation, waitlist
 from eventsite.registration.models import Order, WaitlistEntry
 from eventsite.registration.services import register_attendees
 from tests.conftest import csrf_from
@@ -65,7 +65,7 @@ def make_sold_out(app, organization_id: int) -> SoldOut:
 def cancel(app, order_id: int) -> None:
     """Ada cancels her order (the ticket page's service), committed."""
     with in_db(app):
-        services.cancel_order(db.session.get(Order, order_id))
+        cancellation.cancel_order(db.session.get(Order, order_id))
         db.session.commit()
 
 
