@@ -55,8 +55,9 @@ def test_objects_read_in_a_context_stay_readable_after_it(app, organizer):
     assert event.title == "Reading Circle"  # not expired by the commit
 
 
-def test_prepared_statements_outlive_the_request(app, client, organizer):
+def test_prepared_statements_outlive_the_request(app, client, organizer, monkeypatch):
     """On PostgreSQL the event page's query is prepared once per connection, not planned each time."""
+    monkeypatch.setitem(app.config, "EVENTSITE_FINGERPRINT_REUSE_SECONDS", 0)  # every GET runs its query
     _, slug = _event(app, organizer)
     with app.app_context():
         db.engine.dispose()  # one connection from here on (the pool hands out the oldest idle one)
