@@ -15,13 +15,13 @@ TOKEN_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 def random_token(bits: int = 130, alphabet: str = TOKEN_ALPHABET) -> str:
     """A token with at least `bits` bits of entropy from `secrets`, in a look-alike-free alphabet.
 
-    With the 32-letter alphabet each character is 5 random bits of one `secrets.randbits` draw (a
-    registration makes three tokens, 60 characters: drawing them one `secrets.choice` at a time was
-    a tenth of its CPU); any other alphabet draws character by character."""
-    if alphabet == TOKEN_ALPHABET:
+    With a 32-letter alphabet (ours) each character is 5 random bits of one `secrets.randbits` draw
+    (a registration makes three tokens, 60 characters: drawing them one `secrets.choice` at a time
+    was a tenth of its CPU); any other alphabet draws character by character."""
+    if len(alphabet) == 32:
         length = -(-bits // 5)
         n = secrets.randbits(5 * length)
-        return "".join(TOKEN_ALPHABET[(n >> shift) & 31] for shift in range(0, 5 * length, 5))
+        return "".join(alphabet[(n >> shift) & 31] for shift in range(0, 5 * length, 5))
     length = math.ceil(bits / math.log2(len(alphabet)))
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
