@@ -15,14 +15,14 @@ from eventsite.accounts.forms import (
     RoleForm,
     SignupForm,
 )
-from eventsite.accounts.views import _prefix_ids, _start_session, bp
+from eventsite.accounts.views import bp, prefix_ids, start_session
 from eventsite.core.errors import DomainError, ValidationError
 from eventsite.extensions import db
 
 # --- the team ----------------------------------------------------------------------------------
 
 def _invite_form(organization_id: int, form: InviteForm | None = None) -> InviteForm:
-    return _prefix_ids(form or InviteForm(formdata=None), f"invite-{organization_id}")
+    return prefix_ids(form or InviteForm(formdata=None), f"invite-{organization_id}")
 
 
 def _render_team(status: int = 200, *, error: str | None = None, invite: tuple[int, InviteForm] | None = None):
@@ -168,7 +168,7 @@ def invitation(token: str):
         else:
             db.session.commit()
             if user is None:
-                _start_session(member)
+                start_session(member)
             flash(f"Welcome to the team of {membership.organization.name}!", "success")
             return redirect(url_for("manage_events.dashboard"), 303)
     status = 422 if form.errors else (409 if request.method == "POST" and mode not in ("signup", "accept") else 200)

@@ -58,7 +58,7 @@ def safe_next(target: str | None, default: str | None = None) -> str:
     return target
 
 
-def _prefix_ids(form, prefix: str):
+def prefix_ids(form, prefix: str):
     """Unique element ids for a form that shares its page with others (field names unchanged)."""
     for f in form:
         if f.name != "csrf_token":
@@ -66,7 +66,7 @@ def _prefix_ids(form, prefix: str):
     return form
 
 
-def _start_session(user) -> None:
+def start_session(user) -> None:
     """A fresh session for `user`: nothing from before survives (no session fixation)."""
     session.clear()
     login_user(user)
@@ -110,7 +110,7 @@ def login():
             form.form_errors.append(e.message)
             return render_template("accounts/login.html", form=form), e.status
         db.session.commit()  # a hash upgraded to the current parameters
-        _start_session(user)
+        start_session(user)
         return redirect(safe_next(form.next.data), 303)
     return render_template("accounts/login.html", form=form), (422 if form.errors else 200)
 
@@ -186,9 +186,9 @@ def reset_password(token: str):
 def _render_settings(status: int = 200, *, profile=None, password=None, token=None):
     return render_template(
         "accounts/settings.html",
-        profile_form=_prefix_ids(profile or ProfileForm(formdata=None, obj=current_user, current_password=""), "profile"),
-        password_form=_prefix_ids(password or PasswordForm(formdata=None), "password"),
-        token_form=_prefix_ids(token or ApiTokenForm(formdata=None), "token"),
+        profile_form=prefix_ids(profile or ProfileForm(formdata=None, obj=current_user, current_password=""), "profile"),
+        password_form=prefix_ids(password or PasswordForm(formdata=None), "password"),
+        token_form=prefix_ids(token or ApiTokenForm(formdata=None), "token"),
         tokens=services.api_tokens_for(current_user),
     ), status
 
@@ -231,7 +231,7 @@ def change_password():
             form.apply_errors(e.errors)
         else:
             db.session.commit()
-            _start_session(user)  # this browser stays logged in; every other session ends
+            start_session(user)  # this browser stays logged in; every other session ends
             flash("Your password is changed. Any other device where you were logged in is now logged out.", "success")
             return redirect(url_for("accounts.settings"), 303)
     return _render_settings(422, password=form)

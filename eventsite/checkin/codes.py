@@ -70,5 +70,5 @@ def clean_request_id(request_id: object) -> str | None:
     return request_id
 
 
-def _clean_method(method: object) -> str:
+def clean_method(method: object) -> str:
     return method if isinstance(method, str) and method in METHODS else ""

@@ -138,7 +138,7 @@ def door_answers(event: Event, order: Order) -> list[tuple[str, str]]:
     return out
 
 
-def _describe(event: Event, result: ScanResult, ticket: Ticket | None, **extra) -> CheckinResult:
+def describe(event: Event, result: ScanResult, ticket: Ticket | None, **extra) -> CheckinResult:
     out = CheckinResult(result=result, event_timezone=event.timezone, **extra)
     if ticket is None or result is ScanResult.WRONG_EVENT or ticket.event_id != event.id:
         return out

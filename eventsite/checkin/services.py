@@ -32,14 +32,14 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from eventsite.checkin.codes import (
-    _clean_method,
     clean_door,
+    clean_method,
     clean_request_id,
     normalize_code,
     printable,
 )
 from eventsite.checkin.models import Scan, ScanAction, ScanResult
-from eventsite.checkin.results import CheckinResult, UndoResult, _describe
+from eventsite.checkin.results import CheckinResult, UndoResult, describe
 from eventsite.core.db import utcnow
 from eventsite.core.errors import NotFoundError
 from eventsite.events.models import Event
@@ -173,7 +173,7 @@ def _scan_once(event: Event, ticket: Ticket | None, *, staff, door: str, request
         extra.update(checked_in_at=now, checked_in_door=door, checked_in_by=staff_name)
     if result is ScanResult.WRONG_EVENT:
         extra["other_event"] = _other_event_title(event, ticket)
-    return _describe(event, result, ticket, **extra)
+    return describe(event, result, ticket, **extra)
 
 
 def _replay(event: Event, original: Scan) -> CheckinResult:
@@ -184,7 +184,7 @@ def _replay(event: Event, original: Scan) -> CheckinResult:
     if result is ScanResult.OK:
         extra.update(checked_in_at=original.created_at, checked_in_door=original.door,
                      checked_in_by=original.staff_name)
-    return _describe(event, result, ticket, **extra)
+    return describe(event, result, ticket, **extra)
 
 
 def _scan_for_request(event_id: int, request_id: str) -> Scan | None:
@@ -195,7 +195,7 @@ def _scan_for_request(event_id: int, request_id: str) -> Scan | None:
 def _scan(event: Event, find_ticket, *, staff, door, request_id, method, now, raw) -> CheckinResult:
     door = clean_door(door)
     request_id = clean_request_id(request_id)
-    method = _clean_method(method)
+    method = clean_method(method)
     return _scan_once(event, find_ticket(), staff=staff, door=door, request_id=request_id, method=method,
                       now=now or utcnow(), raw=raw)
 

@@ -26,9 +26,9 @@ from eventsite.registration import services as _registration_services
 
 
 def _wire() -> None:
-    _registration_services.paid_hold_end = _checkout._paid_hold_end
-    if _holds._expire_holds_before_registration not in _registration_services.before_registration:
-        _registration_services.before_registration.append(_holds._expire_holds_before_registration)
+    _registration_services.paid_hold_end = _checkout.paid_hold_end
+    if _holds.expire_holds_before_registration not in _registration_services.before_registration:
+        _registration_services.before_registration.append(_holds.expire_holds_before_registration)
     if _refunds.refund_cancelled_event not in _event_services.on_event_cancelled:
         _event_services.on_event_cancelled.append(_refunds.refund_cancelled_event)
     register_task("payments.expire_holds", _holds.expire_holds_task)

@@ -3,7 +3,7 @@
 `start_checkout` asks Stripe (or the dev page's stand-in) for a Checkout Session whose end is the
 end of the seat hold, and writes the order's payment with Stripe's answer; `checkout_url_for_token`
 is "Pay now" on her payment page, `give_up_unpayable` releases the seats when no payment provider
-is configured. `_paid_hold_end` is installed as `registration.paid_hold_end` (see the package), so
+is configured. `paid_hold_end` is installed as `registration.paid_hold_end` (see the package), so
 a new paid order is held until where its session will end.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ STRIPE_MIN_SESSION = timedelta(minutes=30)
 STRIPE_MAX_SESSION = timedelta(hours=24)
 # Stripe measures the session's bounds from when it receives the request, on its own clock.
 SESSION_MARGIN = timedelta(minutes=2)
-# From the registration to its `start_checkout`: milliseconds normally (see `_paid_hold_end`).
+# From the registration to its `start_checkout`: milliseconds normally (see `paid_hold_end`).
 CHECKOUT_LEEWAY = timedelta(seconds=15)
 CHECKOUT_FAILED = "We could not start the payment just now. Your seats stay held; please try again in a moment."
 
@@ -120,7 +120,7 @@ def _session_end(order: Order, provider: str, now: datetime) -> datetime:
     return end.replace(microsecond=0)
 
 
-def _paid_hold_end(event: Event, now: datetime, end: datetime) -> datetime:
+def paid_hold_end(event: Event, now: datetime, end: datetime) -> datetime:
     """`registration.services.paid_hold_end`: with Stripe, a new paid order is held from the start
     until where `_session_end` will put the hold when her checkout starts (up to CHECKOUT_LEEWAY
     later), so `start_checkout` finds nothing to move: one UPDATE of the order less per checkout.

@@ -98,7 +98,7 @@ def expire_holds_task(now: datetime) -> int:
     return expire_holds(now)
 
 
-def _expire_holds_before_registration(event: Event, now: datetime) -> None:
+def expire_holds_before_registration(event: Event, now: datetime) -> None:
     """`registration.before_registration`: this event's holds that ran out stop counting now.
 
     Only paid tickets are held, so an event with none on sale has nothing to expire here (a hold left

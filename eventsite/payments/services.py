@@ -12,7 +12,7 @@ and held until `hold_expires_at` (the event's `hold_minutes`, else SEAT_HOLD_MIN
    order id in the metadata, `expires_at` = the end of the hold, success and cancel URLs, and an
    idempotency key derived from the order. Stripe keeps a session open at least 30 minutes, so a
    shorter hold is extended to the session's end: hold and session always end together (with Stripe
-   the registration already holds the seats that long, `_paid_hold_end`, so a checkout started at
+   the registration already holds the seats that long, `paid_hold_end`, so a checkout started at
    once does not write the order again). One session per order: asking again while the hold runs
    returns the same URL.
 2. `fulfill_checkout(session)` is THE fulfilment, called by the webhook (`checkout.session.completed`

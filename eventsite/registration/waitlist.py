@@ -110,7 +110,7 @@ def room(tt: TicketType, event: Event) -> int:
     return max(left, 0)
 
 
-def _offerable(tt: TicketType, now: datetime) -> bool:
+def offerable(tt: TicketType, now: datetime) -> bool:
     return not tt.hidden and tt.on_sale(now)
 
 
@@ -128,7 +128,7 @@ def waitlist_choices(event: Event, now: datetime | None = None) -> list[Waitlist
     now = now or utcnow()
     if not event.registration_is_open(now):
         return []
-    on_sale = [tt for tt in event.ticket_types if _offerable(tt, now)]
+    on_sale = [tt for tt in event.ticket_types if offerable(tt, now)]
     sold_out = [tt for tt in on_sale if room(tt, event) <= 0]
     choices = [WaitlistChoice(str(tt.id), tt.name, min(tt.max_per_order, MAX_TICKETS_PER_ORDER)) for tt in sold_out]
     if len(sold_out) >= 2 and len(sold_out) == len(on_sale):

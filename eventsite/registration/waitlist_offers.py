@@ -94,9 +94,9 @@ from eventsite.registration.models import (
 )
 from eventsite.registration.validation import CONSENT_MISSING
 from eventsite.registration.waitlist import (
-    _offerable,
     not_available_message,
     offer_hours,
+    offerable,
     room,
 )
 
@@ -142,7 +142,7 @@ def offer_seats(event: Event, *, now: datetime | None = None) -> list[WaitlistEn
     now = now or utcnow()
     if event.status != EventStatus.PUBLISHED or not event.registration_is_open(now):
         return []
-    types = [tt for tt in event.ticket_types if _offerable(tt, now)]
+    types = [tt for tt in event.ticket_types if offerable(tt, now)]
 
     def free_types() -> list[TicketType]:
         return [tt for tt in types if room(tt, event) > 0]
@@ -337,7 +337,7 @@ def _events_with_free_seats_and_queue(now: datetime) -> list[int]:
     for event_id in event_ids:
         event = db.session.get(Event, event_id)
         if event is not None and event.registration_is_open(now) and any(
-            room(tt, event) > 0 for tt in event.ticket_types if _offerable(tt, now)
+            room(tt, event) > 0 for tt in event.ticket_types if offerable(tt, now)
         ):
             out.append(event_id)
     return out
