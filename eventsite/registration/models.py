@@ -180,7 +180,7 @@ class Ticket(db.Model):
         return f"<Ticket {self.id} order={self.order_id} {self.status.value}>"
 
 
-# --- waitlist (rules: registration/waitlist.py, waitlist_offers.py) ---------------------------------------
+# --- waitlist (rules: registration/waitlist.py, waitlist_offers.py) ------------------------------
 
 class WaitlistStatus(str, enum.Enum):
     WAITING = "waiting"  # in the queue
