@@ -19,6 +19,10 @@ answers) and of the page. Checks in the database: exactly CAPACITY valid tickets
 outbox; and in the answers: CAPACITY registrations, zero 5xx, zero requests without an answer, every
 other POST a 409 with the sold-out message.
 
+`--rush-spread S` lets the clients arrive evenly over S seconds instead of all at once (client i of
+N starts i/N x S seconds after the release), as people do when sales open; the default is the
+issue's rush, everyone at once. Registrations/s then also measure how fast people arrive.
+
 Burst floor (issue 7: is "POST p99 under 500 ms" reachable at all?): right after each run the same
 CLIENTS clients, released together again, each send `GET /_bench/select1` (bench/floor_routes.py)
 back to back as many times as it sent requests in the rush. Its p99 is about the least the rush's
@@ -30,6 +34,7 @@ last sale.
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 
 from bench import stats
@@ -53,6 +58,9 @@ def add_arguments(group) -> None:
     group.add_argument("--rush", action="append", type=_rush, metavar="CLIENTSxCAPACITY",
                        help="concurrent clients and ticket capacity of one rush; repeat for several "
                             f"(default: {' '.join(DEFAULT_RUSHES)})")
+    group.add_argument("--rush-spread", type=float, default=0, metavar="S",
+                       help="clients arrive evenly over S seconds instead of all at once (default 0: at once); "
+                            "the burst floor is spread the same way")
     group.add_argument("--rush-follow", action="store_true",
                        help="after each registration also GET the ticket page it redirects to")
     group.add_argument("--rush-time-limit", type=float, default=180, metavar="S",
@@ -61,7 +69,8 @@ def add_arguments(group) -> None:
 
 def scenarios(args) -> list[Scenario]:
     rushes = args.rush or [_rush(r) for r in DEFAULT_RUSHES]
-    return [RegistrationRush(clients, capacity, follow=args.rush_follow, time_limit=args.rush_time_limit)
+    return [RegistrationRush(clients, capacity, follow=args.rush_follow, time_limit=args.rush_time_limit,
+                             spread=args.rush_spread)
             for clients, capacity in rushes]
 
 
@@ -88,17 +97,21 @@ class RegistrationRush(Scenario):
     ]
 
     def __init__(self, clients: int, capacity: int, *, follow: bool = False, time_limit: float = 180,
-                 burst_path: str = BURST_PATH):
+                 burst_path: str = BURST_PATH, spread: float = 0):
         self.clients, self.capacity = clients, capacity
         self.follow = follow
         self.time_limit = time_limit
         self.burst_path = burst_path  # the suite's tests use a route of their app (no floor routes)
-        self.name = f"registration_rush {clients}x{capacity}"
-        self.title = f"Registration rush: {clients} concurrent clients, capacity {capacity:,}"
+        self.spread = max(spread, 0.0)  # seconds over which the clients arrive (0: all at once)
+        over = f" over {self.spread:g} s" if self.spread else ""
+        self.name = f"registration_rush {clients}x{capacity}{over}"
+        self.title = (f"Registration rush: {clients} concurrent clients, capacity {capacity:,}"
+                      + (f", arriving evenly over {self.spread:g} s" if self.spread else ""))
 
     def describe(self) -> str:
         follow = ", then GETs the ticket page" if self.follow else ""
-        return (f"{self.clients} clients at once; each plays visitors one after the other: GET the event page, "
+        arrival = f"arriving evenly over {self.spread:g} s" if self.spread else "at once"
+        return (f"{self.clients} clients {arrival}; each plays visitors one after the other: GET the event page, "
                 f"POST the form for one free ticket (capacity {self.capacity:,}){follow}, until told sold out. "
                 "Registrations/s = registrations / time to the last one. Checked in the database: exactly "
                 f"{self.capacity:,} tickets, `sold` = {self.capacity:,}, one confirmation queued per order; "
@@ -143,8 +156,9 @@ class RegistrationRush(Scenario):
 
     def prepare(self, env, run: int) -> dict:
         seeded = self._seed(env, self.capacity, f"rush {self.clients}x{self.capacity} run {run}")
-        return dict(self._spec(seeded, self.clients, self.capacity + 2, f"{self.clients}x{self.capacity}r{run}"),
-                    burst=True)
+        spec = self._spec(seeded, self.clients, self.capacity + 2, f"{self.clients}x{self.capacity}r{run}")
+        spec["params"].update(spread=self.spread, clients=self.clients)
+        return dict(spec, burst=True)
 
     def run(self, env, spec: dict) -> dict:
         """The rush, then (measured runs only) its burst floor with the same clients and request counts."""
@@ -153,7 +167,9 @@ class RegistrationRush(Scenario):
             requests = [r.get("requests", 0) for r in outcome["results"]]
             outcome["burst"] = env.run_load({
                 "module": self.module, "function": "burst_client", "clients": len(requests),
-                "time_limit": self.time_limit, "params": {"path": self.burst_path, "requests": requests},
+                "time_limit": self.time_limit,
+                "params": {"path": self.burst_path, "requests": requests, "spread": self.spread,
+                           "clients": len(requests)},
             })
         return outcome
 
@@ -251,9 +267,17 @@ class RegistrationRush(Scenario):
             return {"tickets": tickets, "sold": sold, "orders": len(order_ids), "confirmations": confirmations}
 
 
+def _arrive(params: dict, index: int) -> None:
+    """With a spread, client `index` of N starts `index / N * spread` seconds after the release."""
+    spread = params.get("spread") or 0
+    if spread:
+        time.sleep(index * spread / params["clients"])
+
+
 def client(http, params: dict, index: int) -> dict:
     """Visitors one after the other until one is told sold out (see the module doc)."""
     counts: Counter[str] = Counter()
+    _arrive(params, index)
     for visit in range(params["max_visits"]):
         http.new_visitor()
         page = http.get(params["page"], label="page")
@@ -293,6 +317,7 @@ def burst_client(http, params: dict, index: int) -> dict:
     """The burst floor: `GET path` back to back, as many times as client `index` sent requests.
     Returns when each second request (a POST in the rush) was answered, from the start."""
     answered = []
+    _arrive(params, index)
     for n in range(1, params["requests"][index] + 1):
         http.get(params["path"], label="burst")
         if n % 2 == 0:

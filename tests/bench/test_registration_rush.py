@@ -111,3 +111,27 @@ def test_the_checks_catch_a_server_error_and_an_unexpected_answer(live_env):
     assert "zero 5xx and zero requests without an answer" in failed
     assert "every other POST answered 409 with the sold-out message" in failed
     assert "every client was finally told sold out" in failed
+
+
+def test_a_spread_rush_starts_its_clients_evenly_and_still_sells_exactly(live_env):
+    scenario, spec, outcome, result = _run(live_env, 6, 3, spread=0.6)
+    assert result.ok, [f"{c.name}: {c.detail}" for c in result.checks if not c.ok]
+    assert scenario.name == "registration_rush 6x3 over 0.6 s" and "over 0.6 s" in scenario.describe()
+    assert spec["params"]["spread"] == 0.6
+    # Each client's first request went out no earlier than its place in the spread (i/N x 0.6 s).
+    firsts = []
+    for samples in _per_client(outcome["samples"], [r["requests"] for r in outcome["results"]]):
+        firsts.append(samples[0][2])
+    assert all(first >= i * 0.1 - 0.01 for i, first in enumerate(firsts)), firsts
+    assert firsts[-1] >= 0.49
+    bursts = _per_client(outcome["burst"]["samples"], [r["requests"] for r in outcome["results"]])
+    assert bursts[-1][0][2] >= 0.49  # the burst floor is spread the same way
+
+
+def _per_client(samples: list, counts: list[int]) -> list[list]:
+    """The load generator lists each client's samples together, client by client."""
+    out, at = [], 0
+    for n in counts:
+        out.append(samples[at:at + n])
+        at += n
+    return out
