@@ -18,8 +18,6 @@ the hooks into registration (see `hooks.py`).
 """
 from __future__ import annotations
 
-from functools import wraps
-
 from flask import (
     Blueprint,
     abort,
@@ -37,6 +35,7 @@ from eventsite.connections.forms import profile_data, profile_form
 from eventsite.connections.models import Outcome
 from eventsite.core.db import run_in_transaction, utcnow
 from eventsite.core.errors import DomainError, ValidationError
+from eventsite.core.web import private
 from eventsite.extensions import csrf, limiter
 from eventsite.registration.services import order_by_token
 
@@ -57,20 +56,6 @@ def _install_hooks() -> None:
 
 
 _install_hooks()
-
-
-def private(view):
-    """Pages behind a personal link: not stored, not indexed, the link not leaked to other sites."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        response = current_app.make_response(view(*args, **kwargs))
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Robots-Tag"] = "noindex, nofollow"
-        return response
-
-    return wrapper
 
 
 def _introduction_limit() -> str:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
+from functools import wraps
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -18,6 +19,21 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/stripe/") or (
         request.accept_mimetypes.best == "application/json"
     )
+
+
+def private(view):
+    """For pages behind a personal link (a ticket, a networking profile, "your data"): the answer is
+    not stored, not indexed, and the link is not leaked to other sites in a Referer."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        response = current_app.make_response(view(*args, **kwargs))
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Robots-Tag"] = "noindex, nofollow"
+        return response
+
+    return wrapper
 
 
 def _error_response(status: int, title: str, message: str, code: str):

@@ -27,6 +27,7 @@ from eventsite.connections.profiles import profile_for_order
 from eventsite.core.db import run_in_transaction, utcnow
 from eventsite.core.errors import DomainError
 from eventsite.core.tasks import register_task
+from eventsite.core.web import private
 from eventsite.events.access import event_for
 from eventsite.events.manage_views import EVENT_TABS
 from eventsite.privacy import services
@@ -42,7 +43,7 @@ bp = Blueprint("privacy", __name__, template_folder="templates")
 # --- her download ----------------------------------------------------------------------------------
 
 @bp.get("/tickets/<token>/data.json")
-@registration_ticket_views.private
+@private
 def download(token: str):
     order = order_by_token(token)
     if order is None:

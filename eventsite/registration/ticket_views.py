@@ -14,7 +14,6 @@ Hooks (the README's design section lists them):
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -22,6 +21,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from eventsite.core.db import run_in_transaction, utcnow
 from eventsite.core.errors import DomainError, ValidationError
 from eventsite.core.security import tokens_equal
+from eventsite.core.web import private
 from eventsite.events import display
 from eventsite.events.calendar import event_ics
 from eventsite.registration import cancellation, services
@@ -41,20 +41,6 @@ ticket_page_context: list[Callable[[Order], dict]] = []
 # Callbacks fn(order) -> HTML (Markup) or None: cards that higher domains add to the ticket page,
 # after the tickets (connections: her networking profile, people she knows who are coming too).
 ticket_page_sections: list[Callable[[Order], Any]] = []
-
-
-def private(view):
-    """The ticket pages are a bearer link: not stored, not indexed, not leaked to other sites."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        response = current_app.make_response(view(*args, **kwargs))
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Robots-Tag"] = "noindex, nofollow"
-        return response
-
-    return wrapper
 
 
 def _order_or_404(token: str) -> Order:
