@@ -60,6 +60,7 @@ from eventsite.payments import providers
 from eventsite.payments.errors import UnknownPaymentError
 from eventsite.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from eventsite.payments.stripe_gateway import GatewayError
+from eventsite.registration import cancellation
 from eventsite.registration import emails as registration_emails
 from eventsite.registration import services as registration_services
 from eventsite.registration.capacity import claim_all
@@ -105,17 +106,9 @@ def payment_by_session_id(session_id: object) -> Payment | None:
 
 
 def lock_order(order_id: int) -> Order:
-    """The order, row-locked (SELECT ... FOR UPDATE on PostgreSQL) and freshly read with its tickets:
+    """The order, row-locked and freshly read with its tickets (`registration.cancellation.lock_order`):
     everything that changes a paid order's state takes this lock first, so they run one at a time."""
-    order = db.session.scalar(
-        select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
-    )
-    if order is None:
-        raise UnknownPaymentError("This order no longer exists.")
-    db.session.scalars(
-        select(Ticket).where(Ticket.order_id == order_id).execution_options(populate_existing=True)
-    ).all()
-    return order
+    return cancellation.lock_order(order_id, missing=UnknownPaymentError)
 
 
 # The paid checkout's statements are built once per process (`@cache`) and run with their values as

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from eventsite.core.db import utcnow
+from eventsite.core.errors import DomainError
 from eventsite.events import services as event_services
 from eventsite.events.models import Event, TicketType
 from eventsite.extensions import db
@@ -40,14 +41,15 @@ on_seats_released: list[Callable[[TicketType, int], None]] = []
 
 # --- cancel ------------------------------------------------------------------------------------
 
-def _lock_order(order_id: int) -> Order:
+def lock_order(order_id: int, *, missing: type[DomainError] = TicketNotEditableError) -> Order:
     """The order, row-locked on PostgreSQL (SELECT ... FOR UPDATE) and freshly read with its tickets,
-    so cancellations of the same order run one after the other."""
+    so whatever changes an order (a cancellation; payments' fulfilment, refund, expiry) runs one at a
+    time. Raises `missing` when the order is gone."""
     order = db.session.scalar(
         select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
     )
     if order is None:
-        raise TicketNotEditableError("This order no longer exists.")
+        raise missing("This order no longer exists.")
     db.session.scalars(
         select(Ticket).where(Ticket.order_id == order_id).execution_options(populate_existing=True)
     ).all()
@@ -72,7 +74,7 @@ def void_order(order: Order, *, status: OrderStatus = OrderStatus.CANCELLED, now
     if status in LIVE_ORDER_STATUSES:
         raise ValueError("void_order needs a dead status")
     now = now or utcnow()
-    _lock_order(order.id)
+    lock_order(order.id)
     moved = db.session.execute(
         update(_orders)
         .where(_orders.c.id == order.id, _orders.c.status.in_(LIVE_ORDER_STATUSES))
@@ -113,7 +115,7 @@ def cancel_order(order: Order, *, actor=None, now: datetime | None = None) -> Or
     whose tickets was already used. Cancelling a cancelled order does nothing.
     """
     now = now or utcnow()
-    order = _lock_order(order.id)
+    order = lock_order(order.id)
     if not order.is_live:
         return order
     _ensure_self_cancellable(order, order.tickets)
@@ -130,7 +132,7 @@ def cancel_ticket(ticket: Ticket, *, actor=None, now: datetime | None = None) ->
     When it was the order's last valid ticket the order is cancelled too. Idempotent.
     """
     now = now or utcnow()
-    order = _lock_order(ticket.order_id)
+    order = lock_order(ticket.order_id)
     if ticket.status == TicketStatus.CANCELLED or not order.is_live:
         return ticket
     _ensure_self_cancellable(order, [ticket])
