@@ -265,8 +265,7 @@ def register_attendees(
                     raise AlreadyRegisteredError() from None
                 raise
 
-    confirmed = order.status == OrderStatus.CONFIRMED
-    if confirmed:
+    if not paid:  # confirmed at once; a paid order's confirmation waits for its payment
         emails.queue_confirmation(order, key=confirmation_key(order))
     return order
 

@@ -40,6 +40,7 @@ from eventsite.events.models import Event
 from eventsite.events.services import public_event
 from eventsite.extensions import db, limiter
 from eventsite.registration import waitlist, waitlist_offers
+from eventsite.registration.errors import WaitlistLinkError
 from eventsite.registration.models import OrderStatus
 from eventsite.registration.validation import EMAIL_MAX
 
@@ -141,7 +142,7 @@ def _claim_input() -> tuple[dict[str, object], list[dict[str, str]], dict[str, o
 def _render_entry(token: str, *, values: dict | None = None, errors: dict | None = None, status: int = 200):
     try:
         page = waitlist.entry_page(token, utcnow())
-    except waitlist.WaitlistLinkError:
+    except WaitlistLinkError:
         return _invalid_link()
     tt = page.offered_type
     return render_template(
@@ -174,7 +175,7 @@ def claim(token: str):
         order = run_in_transaction(lambda: waitlist_offers.claim_offer(
             token, answers=answers, attendees=attendees, allow_paid=start_payment is not None,
             terms_accepted=request.form.get("consent") in ("y", "on", "1", "true")))
-    except waitlist.WaitlistLinkError:
+    except WaitlistLinkError:
         return _invalid_link()
     except ValidationError as e:
         return _render_entry(token, values=typed, errors=e.errors, status=422)
@@ -192,12 +193,12 @@ def leave(token: str):
     if request.method == "POST":
         try:
             run_in_transaction(lambda: waitlist_offers.leave_waitlist(token))
-        except waitlist.WaitlistLinkError:
+        except WaitlistLinkError:
             return _invalid_link()
         return redirect(url_for("waitlist.show", token=token), 303)
     try:
         page = waitlist.entry_page(token, utcnow())
-    except waitlist.WaitlistLinkError:
+    except WaitlistLinkError:
         return _invalid_link()
     return render_template("registration/waitlist_leave.html", page=page, event=page.event, entry=page.entry)
 
